@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "early_service",
+      "sources": ["src/ipc/native/early_service.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"]
+    }
+  ]
+}

@@ -1,0 +1,504 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The few system calls that Node.js does not expose and the handoff needs:
+// creating/connecting UNIX stream sockets without libuv (libuv unlinks the
+// path of a socket it bound when the server closes), passing file descriptors
+// with SCM_RIGHTS (nodejs/node#53391), SO_PEERCRED, half-closing the read side,
+// dup/close, and the per-thread timer slack.
+//
+// Every function is synchronous and bounded: blocking waits go through poll()
+// with a timeout given by the caller. Errors are thrown as JS errors carrying
+// `code` (errno name) and `syscall`, like Node's own.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+#define MAX_RECEIVED_FDS 16
+
+#define CHECK(call)                                                            \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                   \
+      napi_throw_error(env, NULL, "N-API call failed: " #call);                \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall,
+                              const char *detail) {
+  char message[512];
+  const char *name = strerrorname_np(err);
+  if (detail != NULL)
+    snprintf(message, sizeof(message), "%s %s: %s", syscall, detail,
+             strerror(err));
+  else
+    snprintf(message, sizeof(message), "%s: %s", syscall, strerror(err));
+
+  napi_value msg, error, value;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &error);
+  napi_create_string_utf8(env, name ? name : "UNKNOWN", NAPI_AUTO_LENGTH,
+                          &value);
+  napi_set_named_property(env, error, "code", value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "syscall", value);
+  napi_create_int32(env, -err, &value);
+  napi_set_named_property(env, error, "errno", value);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want,
+                    napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
+      argc < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return 0;
+  }
+  return 1;
+}
+
+static int get_int(napi_env env, napi_value value, int32_t *out) {
+  if (napi_get_value_int32(env, value, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected an integer");
+    return 0;
+  }
+  return 1;
+}
+
+// Fills a sockaddr_un; a leading '@' selects the abstract namespace.
+static int get_address(napi_env env, napi_value value, struct sockaddr_un *addr,
+                       socklen_t *len, char *path, size_t path_size) {
+  size_t path_len;
+  if (napi_get_value_string_utf8(env, value, path, path_size, &path_len) !=
+      napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a socket path");
+    return 0;
+  }
+  if (path_len == 0 || path_len >= sizeof(addr->sun_path) ||
+      path_len >= path_size - 1) {
+    napi_throw_range_error(env, "ERR_SOCKET_PATH",
+                           "socket path is empty or longer than 107 bytes");
+    return 0;
+  }
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  memcpy(addr->sun_path, path, path_len);
+  if (path[0] == '@')
+    addr->sun_path[0] = '\0';
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len +
+                     (path[0] == '@' ? 0 : 1));
+  return 1;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Waits until fd is ready for `events` or the deadline passes.
+// Returns 1 when ready, 0 on timeout, -1 with errno on error.
+static int wait_fd(int fd, short events, int64_t deadline_ms) {
+  for (;;) {
+    int64_t left = deadline_ms - now_ms();
+    if (left < 0)
+      left = 0;
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int n = poll(&pfd, 1, (int)left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    return n;
+  }
+}
+
+// listenUnix(path, backlog) -> fd. Binds a new, non-blocking, close-on-exec
+// stream socket. The file is created with the process umask. The caller is
+// responsible for removing a stale file first.
+static napi_value listen_unix(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct sockaddr_un addr;
+  socklen_t len;
+  char path[256];
+  int32_t backlog;
+  if (!get_args(env, info, 2, argv) ||
+      !get_address(env, argv[0], &addr, &len, path, sizeof(path)) ||
+      !get_int(env, argv[1], &backlog))
+    return NULL;
+
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return throw_errno(env, errno, "socket", NULL);
+  if (bind(fd, (struct sockaddr *)&addr, len) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "bind", path);
+  }
+  if (listen(fd, backlog) < 0) {
+    int err = errno;
+    close(fd);
+    if (path[0] != '@')
+      unlink(path);
+    return throw_errno(env, err, "listen", path);
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// connectUnix(path, timeoutMs) -> fd, a non-blocking close-on-exec socket.
+// A UNIX socket whose backlog is full answers EAGAIN at once (there is no
+// "in progress" to poll for), so that case is retried until the deadline.
+static napi_value connect_unix(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct sockaddr_un addr;
+  socklen_t len;
+  char path[256];
+  int32_t timeout_ms;
+  if (!get_args(env, info, 2, argv) ||
+      !get_address(env, argv[0], &addr, &len, path, sizeof(path)) ||
+      !get_int(env, argv[1], &timeout_ms))
+    return NULL;
+
+  int64_t deadline = now_ms() + timeout_ms;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return throw_errno(env, errno, "socket", NULL);
+  for (;;) {
+    if (connect(fd, (struct sockaddr *)&addr, len) == 0)
+      break;
+    int err = errno;
+    if (err == EINTR)
+      continue;
+    if (err == EAGAIN && now_ms() < deadline) {
+      struct timespec pause = {.tv_sec = 0, .tv_nsec = 1000000};
+      nanosleep(&pause, NULL);
+      continue;
+    }
+    close(fd);
+    return throw_errno(env, err == EAGAIN ? ETIMEDOUT : err, "connect", path);
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// writeAll(fd, buffer, timeoutMs): writes every byte or throws.
+static napi_value write_all(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd, timeout_ms;
+  void *data;
+  size_t size;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd) ||
+      !get_int(env, argv[2], &timeout_ms))
+    return NULL;
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &size));
+
+  int64_t deadline = now_ms() + timeout_ms;
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = send(fd, (char *)data + done, size - done, MSG_NOSIGNAL);
+    if (n >= 0) {
+      done += (size_t)n;
+      continue;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN)
+      return throw_errno(env, errno, "send", NULL);
+    int ready = wait_fd(fd, POLLOUT, deadline);
+    if (ready <= 0)
+      return throw_errno(env, ready == 0 ? ETIMEDOUT : errno, "send", NULL);
+  }
+  return NULL;
+}
+
+// readLine(fd, maxBytes, timeoutMs) -> Buffer with the bytes up to and
+// including '\n', or up to EOF. Reads one byte at a time so that nothing after
+// the line is consumed (the handoff reads its records from the same stream).
+static napi_value read_line(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd, max_bytes, timeout_ms;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd) ||
+      !get_int(env, argv[1], &max_bytes) || !get_int(env, argv[2], &timeout_ms))
+    return NULL;
+  if (max_bytes <= 0 || max_bytes > 65536) {
+    napi_throw_range_error(env, NULL, "maxBytes out of range");
+    return NULL;
+  }
+
+  char *line = malloc((size_t)max_bytes);
+  if (line == NULL)
+    return throw_errno(env, ENOMEM, "malloc", NULL);
+  int64_t deadline = now_ms() + timeout_ms;
+  int32_t used = 0;
+  while (used < max_bytes) {
+    ssize_t n = recv(fd, line + used, 1, 0);
+    if (n == 1) {
+      if (line[used++] == '\n')
+        break;
+      continue;
+    }
+    if (n == 0)
+      break;
+    if (errno == EINTR)
+      continue;
+    int err = errno;
+    if (err == EAGAIN) {
+      int ready = wait_fd(fd, POLLIN, deadline);
+      if (ready > 0)
+        continue;
+      err = ready == 0 ? ETIMEDOUT : errno;
+    }
+    free(line);
+    return throw_errno(env, err, "recv", NULL);
+  }
+  napi_value result;
+  napi_status status = napi_create_buffer_copy(env, (size_t)used, line, NULL,
+                                               &result);
+  free(line);
+  CHECK(status);
+  return result;
+}
+
+// sendFd(socketFd, fdToSend, byte): sends ONE byte carrying one descriptor
+// with SCM_RIGHTS, exactly what GIO's g_unix_connection_send_fd() sends when
+// byte is 0. Never blocks: EAGAIN is thrown for the caller to retry.
+static napi_value send_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t sock, passed, byte;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &sock) ||
+      !get_int(env, argv[1], &passed) || !get_int(env, argv[2], &byte))
+    return NULL;
+
+  char data = (char)byte;
+  struct iovec iov = {.iov_base = &data, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof(control));
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = control.buf,
+                       .msg_controllen = sizeof(control.buf)};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &passed, sizeof(int));
+
+  for (;;) {
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == 1)
+      return NULL;
+    if (n < 0 && errno == EINTR)
+      continue;
+    return throw_errno(env, n < 0 ? errno : EIO, "sendmsg", NULL);
+  }
+}
+
+// receiveFd(socketFd, timeoutMs) -> { byte, fds, truncated } or null at EOF.
+// Reads exactly one byte and every descriptor that came with it (received
+// close-on-exec), so the caller can reject anything but one NUL + one fd
+// without leaking the extras.
+static napi_value receive_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t sock, timeout_ms;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &sock) ||
+      !get_int(env, argv[1], &timeout_ms))
+    return NULL;
+
+  int64_t deadline = now_ms() + timeout_ms;
+  char data = 0;
+  struct iovec iov = {.iov_base = &data, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * MAX_RECEIVED_FDS)];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+  ssize_t n;
+  for (;;) {
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n >= 0)
+      break;
+    if (errno == EINTR)
+      continue;
+    int err = errno;
+    if (err == EAGAIN) {
+      int ready = wait_fd(sock, POLLIN, deadline);
+      if (ready > 0)
+        continue;
+      err = ready == 0 ? ETIMEDOUT : errno;
+    }
+    return throw_errno(env, err, "recvmsg", NULL);
+  }
+
+  napi_value result, fds, value;
+  if (n == 0) {
+    CHECK(napi_get_null(env, &result));
+    return result;
+  }
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_array(env, &fds));
+  uint32_t count = 0;
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
+       cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t nfds = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < nfds; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      CHECK(napi_create_int32(env, fd, &value));
+      CHECK(napi_set_element(env, fds, count++, value));
+    }
+  }
+  CHECK(napi_create_int32(env, (unsigned char)data, &value));
+  CHECK(napi_set_named_property(env, result, "byte", value));
+  CHECK(napi_set_named_property(env, result, "fds", fds));
+  CHECK(napi_get_boolean(env, (msg.msg_flags & MSG_CTRUNC) != 0, &value));
+  CHECK(napi_set_named_property(env, result, "truncated", value));
+  return result;
+}
+
+// peerCredentials(fd) -> { pid, uid, gid } of the process that connected.
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return throw_errno(env, errno, "getsockopt", "SO_PEERCRED");
+  napi_value result, value;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, cred.pid, &value));
+  CHECK(napi_set_named_property(env, result, "pid", value));
+  CHECK(napi_create_uint32(env, cred.uid, &value));
+  CHECK(napi_set_named_property(env, result, "uid", value));
+  CHECK(napi_create_uint32(env, cred.gid, &value));
+  CHECK(napi_set_named_property(env, result, "gid", value));
+  return result;
+}
+
+// shutdownRead(fd): after this the peer's writes fail with EPIPE, while the
+// bytes it wrote before stay readable. This is how the old process "stops
+// reading" atomically: a request is either in its buffer (and answered) or
+// refused at the client's send() (and safely retried elsewhere).
+static napi_value shutdown_read(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  if (shutdown(fd, SHUT_RD) < 0 && errno != ENOTCONN)
+    return throw_errno(env, errno, "shutdown", NULL);
+  return NULL;
+}
+
+// dup(fd) -> a close-on-exec duplicate.
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0)
+    return throw_errno(env, errno, "dup", NULL);
+  napi_value result;
+  CHECK(napi_create_int32(env, copy, &result));
+  return result;
+}
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  // Linux releases the descriptor even when close() reports EINTR: no retry.
+  if (close(fd) < 0 && errno != EINTR)
+    return throw_errno(env, errno, "close", NULL);
+  return NULL;
+}
+
+// isListeningUnixStream(fd) -> true when fd is a listening AF_UNIX stream
+// socket, the only thing a handoff may hand us to serve on.
+static napi_value is_listening_unix_stream(napi_env env,
+                                           napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  int domain = 0, type = 0, listening = 0;
+  socklen_t len = sizeof(int);
+  int ok = getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+           (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_TYPE, &type,
+                                          &len) == 0) &&
+           (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN,
+                                          &listening, &len) == 0);
+  napi_value result;
+  CHECK(napi_get_boolean(
+      env, ok && domain == AF_UNIX && type == SOCK_STREAM && listening,
+      &result));
+  return result;
+}
+
+// setTimerSlack(ns): the calling thread's timer slack (prctl), so that its
+// futex/poll timeouts expire when asked rather than up to 50 us later.
+static napi_value set_timer_slack(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t ns;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &ns))
+    return NULL;
+  if (prctl(PR_SET_TIMERSLACK, (unsigned long)ns, 0, 0, 0) < 0)
+    return throw_errno(env, errno, "prctl", "PR_SET_TIMERSLACK");
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } functions[] = {
+      {"listenUnix", listen_unix},
+      {"connectUnix", connect_unix},
+      {"writeAll", write_all},
+      {"readLine", read_line},
+      {"sendFd", send_fd},
+      {"receiveFd", receive_fd},
+      {"peerCredentials", peer_credentials},
+      {"shutdownRead", shutdown_read},
+      {"dup", dup_fd},
+      {"close", close_fd},
+      {"isListeningUnixStream", is_listening_unix_stream},
+      {"setTimerSlack", set_timer_slack},
+  };
+  for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {
+    napi_value fn;
+    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH,
+                             functions[i].fn, NULL, &fn) != napi_ok ||
+        napi_set_named_property(env, exports, functions[i].name, fn) !=
+            napi_ok)
+      return NULL;
+  }
+  return exports;
+}

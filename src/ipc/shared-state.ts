@@ -1,0 +1,164 @@
+// The state the supervisor (main thread) and the ticker (worker thread) share:
+// one SharedArrayBuffer, accessed only with Atomics, never behind a lock.
+//
+// The counter is a signed 64-bit integer. One value, FROZEN (-2^63), is
+// reserved: set_counter cannot store it, and capturing the state for a handoff
+// is a single Atomics.exchange(counter, FROZEN). Its return value IS the
+// state, and every tick after it fails its compare-exchange, so no tick can
+// ever follow the capture.
+
+export const FROZEN = -(2n ** 63n);
+export const COUNTER_MIN = FROZEN + 1n;
+export const COUNTER_MAX = 2n ** 63n - 1n;
+
+// BigInt64 slots.
+const COUNTER = 0;
+/** CLOCK_MONOTONIC nanoseconds of the next tick, published by the ticker. */
+const NEXT_DEADLINE_NS = 1;
+/** Ticks the ticker skipped because it was late by more than a period. */
+const MISSED_TICKS = 2;
+const BIG_SLOTS = 4;
+
+// Int32 slots (futex words).
+/** RUN or STOP, written by the supervisor. */
+const RUN_STATE = 0;
+/** 1 from just before a tick's compare-exchange until its line is written. */
+const TICK_IN_PROGRESS = 1;
+/** Bumped (and notified) by the supervisor whenever the ticker must look again. */
+const WAKE = 2;
+/** Set by the ticker once its loop runs. */
+const TICKER_READY = 3;
+const INT_SLOTS = 4;
+
+export const RUN = 0;
+export const STOP = 1;
+
+export class SharedState {
+  readonly buffer: SharedArrayBuffer;
+  private readonly big: BigInt64Array;
+  private readonly int: Int32Array;
+
+  constructor(buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(BIG_SLOTS * 8 + INT_SLOTS * 4);
+    this.big = new BigInt64Array(this.buffer, 0, BIG_SLOTS);
+    this.int = new Int32Array(this.buffer, BIG_SLOTS * 8, INT_SLOTS);
+  }
+
+  // --- supervisor side -------------------------------------------------------
+
+  /** The counter, or FROZEN while a handoff holds it. */
+  load(): bigint {
+    return Atomics.load(this.big, COUNTER);
+  }
+
+  /**
+   * Stores `value` and returns the previous one in one step, unless the state
+   * is frozen: then nothing changes and FROZEN is returned.
+   */
+  set(value: bigint): bigint {
+    for (;;) {
+      const previous = Atomics.load(this.big, COUNTER);
+      if (previous === FROZEN) return FROZEN;
+      if (Atomics.compareExchange(this.big, COUNTER, previous, value) === previous) return previous;
+    }
+  }
+
+  /**
+   * Captures the counter for a handoff and stops all further ticks, then waits
+   * for a tick that won its compare-exchange just before to finish writing its
+   * line: when this returns, every value below the result has been logged.
+   */
+  freeze(): bigint {
+    const captured = Atomics.exchange(this.big, COUNTER, FROZEN);
+    while (Atomics.load(this.int, TICK_IN_PROGRESS) === 1) {
+      Atomics.wait(this.int, TICK_IN_PROGRESS, 1, 10);
+    }
+    return captured;
+  }
+
+  /** Puts a value back (rollback or takeover) and lets the ticker go on. */
+  unfreeze(value: bigint): void {
+    Atomics.store(this.big, COUNTER, value);
+    this.wakeTicker();
+  }
+
+  requestStop(): void {
+    Atomics.store(this.int, RUN_STATE, STOP);
+    this.wakeTicker();
+  }
+
+  wakeTicker(): void {
+    Atomics.add(this.int, WAKE, 1);
+    Atomics.notify(this.int, WAKE);
+  }
+
+  setNextDeadline(monotonicNs: bigint): void {
+    Atomics.store(this.big, NEXT_DEADLINE_NS, monotonicNs);
+  }
+
+  /** Resolves once the ticker's loop is running. */
+  async tickerReady(): Promise<void> {
+    while (Atomics.load(this.int, TICKER_READY) === 0) {
+      const waiting = Atomics.waitAsync(this.int, TICKER_READY, 0);
+      if (waiting.async) await waiting.value;
+    }
+  }
+
+  // --- ticker side -----------------------------------------------------------
+
+  runState(): number {
+    return Atomics.load(this.int, RUN_STATE);
+  }
+
+  wakeGeneration(): number {
+    return Atomics.load(this.int, WAKE);
+  }
+
+  /** Sleeps until woken by the supervisor or until `timeoutMs` passed. */
+  sleep(generation: number, timeoutMs: number): void {
+    Atomics.wait(this.int, WAKE, generation, timeoutMs);
+  }
+
+  markReady(): void {
+    Atomics.store(this.int, TICKER_READY, 1);
+    Atomics.notify(this.int, TICKER_READY);
+  }
+
+  nextDeadline(): bigint {
+    return Atomics.load(this.big, NEXT_DEADLINE_NS);
+  }
+
+  /** Moves the deadline on, unless the supervisor replaced it meanwhile. */
+  advanceDeadline(from: bigint, to: bigint): void {
+    Atomics.compareExchange(this.big, NEXT_DEADLINE_NS, from, to);
+  }
+
+  addMissedTicks(count: bigint): bigint {
+    return Atomics.add(this.big, MISSED_TICKS, count) + count;
+  }
+
+  /**
+   * One tick: increments the counter unless it is frozen and calls `log` with
+   * the value it had (print-then-increment, as the seed does). A concurrent
+   * set_counter makes the compare-exchange fail; the tick is then retried on
+   * the new value. Returns false when frozen (no tick happened).
+   */
+  tick(log: (value: bigint) => void): boolean {
+    Atomics.store(this.int, TICK_IN_PROGRESS, 1);
+    try {
+      for (;;) {
+        const value = Atomics.load(this.big, COUNTER);
+        if (value === FROZEN) return false;
+        // Past the maximum the counter wraps to the minimum, skipping FROZEN.
+        const next = value === COUNTER_MAX ? COUNTER_MIN : value + 1n;
+        if (Atomics.compareExchange(this.big, COUNTER, value, next) === value) {
+          log(value);
+          return true;
+        }
+      }
+    } finally {
+      Atomics.store(this.int, TICK_IN_PROGRESS, 0);
+      Atomics.notify(this.int, TICK_IN_PROGRESS);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// The command line, spelled as the seed (GOption) spells it, plus kebab-case
+// aliases. Bad values end the process with one `error: …` line and status 1
+// (commander's own behaviour), before anything is started.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { LOG_FORMATS, type LogFormat, defaultLogFormat } from '../ipc/log-line';
+
+export interface Config {
+  timerDelayMs: number;
+  /** The tick period, rounded to whole nanoseconds. */
+  periodNs: bigint;
+  socketPath: string | undefined;
+  surviveSystemdKillSignal: boolean;
+  takeoverExistingSocket: boolean;
+  logFormat: LogFormat;
+  handoffTimeoutMs: number;
+}
+
+export const MIN_TIMER_DELAY_MS = 0.01;
+export const MAX_TIMER_DELAY_MS = 86_400_000;
+/** sun_path holds 108 bytes, one of them the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+// Long options are defined with the seed's underscores; these spellings are
+// rewritten to them before parsing.
+const KEBAB_ALIASES: Record<string, string> = {
+  '--timer-delay-ms': '--timer_delay_ms',
+  '--server-socket-path': '--server_socket_path',
+  '--survive-systemd-kill-signal': '--survive_systemd_kill_signal',
+  '--takeover-existing-socket': '--takeover_existing_socket',
+};
+
+export function normalizeAliases(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const [index, arg] of args.entries()) {
+    if (arg === '--') return out.concat(args.slice(index));
+    const [name, ...value] = arg.split('=');
+    const canonical = KEBAB_ALIASES[name];
+    out.push(canonical === undefined ? arg : [canonical, ...value].join('='));
+  }
+  return out;
+}
+
+const DECIMAL_MS = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/;
+
+function parseTimerDelay(text: string): number {
+  const value = Number(text);
+  if (!DECIMAL_MS.test(text) || !(value >= MIN_TIMER_DELAY_MS && value <= MAX_TIMER_DELAY_MS)) {
+    throw new InvalidArgumentError(
+      `expected milliseconds from ${MIN_TIMER_DELAY_MS} to ${MAX_TIMER_DELAY_MS}, decimals allowed (e.g. 100 or 0.5).`);
+  }
+  return value;
+}
+
+function parseSocketPath(text: string): string {
+  if (text.length === 0 || text.includes('\0') || Buffer.byteLength(text) > MAX_SOCKET_PATH_BYTES) {
+    throw new InvalidArgumentError(`expected a file path of 1 to ${MAX_SOCKET_PATH_BYTES} bytes.`);
+  }
+  return text;
+}
+
+function parseTimeout(text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < 1 || value > 3_600_000) {
+    throw new InvalidArgumentError('expected whole milliseconds from 1 to 3600000.');
+  }
+  return value;
+}
+
+export function buildProgram(version: string): Command {
+  return new Command('early-service')
+    .description('Ticks a counter and serves it on a UNIX socket; hands both over from the initrd instance ' +
+      'to the root-filesystem instance without losing a tick or a client.')
+    .version(version, '-V, --version')
+    .helpOption('-h, --help', 'show this help')
+    .option('-d, --timer_delay_ms <ms>', 'timer delay in milliseconds (alias --timer-delay-ms)', parseTimerDelay, 100)
+    .option('-s, --server_socket_path <path>',
+      'server UNIX domain socket path to listen on (alias --server-socket-path)', parseSocketPath)
+    .option('--survive_systemd_kill_signal',
+      "set argv[0][0] to '@' when running in initrd (alias --survive-systemd-kill-signal)", false)
+    .option('--takeover_existing_socket',
+      'perform socket handoff from initrd to root filesystem (alias --takeover-existing-socket)', false)
+    .addOption(new Option('--log-format <format>', 'log format; default: journal under systemd, json otherwise')
+      .choices(LOG_FORMATS))
+    .addOption(new Option('--handoff-timeout <ms>', 'how long a handoff step may take before it is abandoned')
+      .argParser(parseTimeout).default(5000))
+    .allowExcessArguments(false);
+}
+
+interface RawOptions {
+  timer_delay_ms: number;
+  server_socket_path?: string;
+  survive_systemd_kill_signal: boolean;
+  takeover_existing_socket: boolean;
+  logFormat?: LogFormat;
+  handoffTimeout: number;
+}
+
+/** Parses `args` (without node and the script); exits the process on errors. */
+export function parseCli(args: readonly string[], version: string): Config {
+  const program = buildProgram(version);
+  program.parse(normalizeAliases(args), { from: 'user' });
+  const options = program.opts<RawOptions>();
+  if (options.takeover_existing_socket && options.server_socket_path === undefined) {
+    program.error('error: --takeover_existing_socket needs -s, --server_socket_path');
+  }
+  return {
+    timerDelayMs: options.timer_delay_ms,
+    periodNs: BigInt(Math.round(options.timer_delay_ms * 1e6)),
+    socketPath: options.server_socket_path,
+    surviveSystemdKillSignal: options.survive_systemd_kill_signal,
+    takeoverExistingSocket: options.takeover_existing_socket,
+    logFormat: options.logFormat ?? defaultLogFormat(),
+    handoffTimeoutMs: options.handoffTimeout,
+  };
+}

@@ -1,0 +1,102 @@
+// One accepted client connection: splits its bytes into lines, answers each in
+// order, and closes only after everything it answered has been written.
+import type net from 'node:net';
+import { addon } from '../ipc/addon';
+import { LineReader, REPLY_LINE_TOO_LONG } from '../ipc/protocol';
+
+/** What a line handler returns: the reply, or HOLD to answer it later. */
+export const HOLD = Symbol('hold');
+export type LineHandler = (line: string, connection: Connection) => string | typeof HOLD;
+
+/** Above this many unwritten reply bytes, stop reading the client. */
+const MAX_PENDING_REPLY_BYTES = 256 * 1024;
+
+export class Connection {
+  private readonly reader = new LineReader();
+  private readonly queue: string[] = [];
+  private held = false;
+  private readEnded = false;
+  private closing = false;
+  /** The descriptor, while the socket is open (libuv's own, not a copy). */
+  readonly fd: number;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly handleLine: LineHandler,
+  ) {
+    // `_handle.fd` is how Node exposes a pipe's descriptor; the handoff needs
+    // it for sendmsg() and shutdown().
+    this.fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => {
+      this.readEnded = true;
+      this.flushQueue();
+    });
+    socket.on('drain', () => socket.resume());
+    // A client that vanished (ECONNRESET, EPIPE) only loses its connection.
+    socket.on('error', () => socket.destroy());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    const lines = this.reader.push(chunk);
+    if (lines === 'too long') {
+      this.closing = true;
+      this.queue.length = 0;
+      this.socket.end(REPLY_LINE_TOO_LONG);
+      this.socket.destroySoon();
+      return;
+    }
+    for (const line of lines) this.queue.push(line);
+    this.flushQueue();
+  }
+
+  /** Answers queued lines in order until one is held. */
+  private flushQueue(): void {
+    let replies = '';
+    let index = 0;
+    while (!this.held && index < this.queue.length) {
+      const reply = this.handleLine(this.queue[index++], this);
+      if (reply === HOLD) this.held = true;
+      else replies += reply;
+    }
+    this.queue.splice(0, index);
+    if (replies.length > 0 && !this.socket.destroyed && !this.socket.write(replies)) this.socket.pause();
+    if (this.socket.writableLength > MAX_PENDING_REPLY_BYTES) this.socket.pause();
+    if (this.readEnded && !this.held && this.queue.length === 0 && !this.closing) {
+      this.closing = true;
+      this.socket.end();
+    }
+  }
+
+  /** Writes the reply to a held line and goes on with the lines after it. */
+  release(reply: string): void {
+    if (!this.socket.destroyed && reply.length > 0) this.socket.write(reply);
+    this.held = false;
+    this.flushQueue();
+  }
+
+  /** Resolves when every reply so far has reached the kernel. */
+  async flushed(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.socket.writableLength > 0) {
+      if (this.socket.destroyed) throw new Error('the client closed the connection');
+      if (Date.now() > deadline) throw new Error('the client does not read its replies');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    if (this.socket.destroyed) throw new Error('the client closed the connection');
+  }
+
+  /**
+   * From now on the client's writes fail (EPIPE) while what it sent before
+   * stays readable: it is answered, then the connection ends.
+   */
+  stopReading(): void {
+    if (this.socket.destroyed) return;
+    try {
+      addon.shutdownRead(this.fd);
+    } catch {
+      this.socket.destroy();
+    }
+  }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// early-service: the supervisor (main thread). It owns the listening socket,
+// the connections and the handoff; the ticker thread owns the tick schedule.
+import './process-title';
+import { type Config, parseCli } from './cli';
+import { addon } from '../ipc/addon';
+import { createLogger, type Logger } from '../ipc/log-line';
+import { SharedState } from '../ipc/shared-state';
+import { HandoffDonor, HandoffError, receiveSocket } from './handoff';
+import { StartupError, openListener } from './listener';
+import { Server } from './server';
+import { TickerSupervisor } from './ticker-supervisor';
+
+/** How long clients of a stopping process get to read their last answers. */
+const DRAIN_TIMEOUT_MS = 2000;
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { version } = require('../../../package.json') as { version: string };
+
+async function main(): Promise<void> {
+  const config = parseCli(process.argv.slice(2), version);
+  const log = createLogger(config.logFormat);
+  try {
+    await run(config, log);
+  } catch (error) {
+    if (!(error instanceof StartupError || error instanceof HandoffError)) throw error;
+    log.error(error.message);
+    process.exit(1);
+  }
+}
+
+async function run(config: Config, log: Logger): Promise<void> {
+  const state = new SharedState();
+  const ticker = new TickerSupervisor(state, { periodNs: config.periodNs, logFormat: config.logFormat }, log);
+  const server = new Server(state, log);
+  const firstDeadline = (): bigint => process.hrtime.bigint() + config.periodNs;
+
+  let finishing = false;
+  const finish = async (why: string, exitCode = 0): Promise<never> => {
+    finishing = true;
+    await server.drain(DRAIN_TIMEOUT_MS);
+    await ticker.stop();
+    log.info(why);
+    process.exit(exitCode);
+  };
+
+  const stop = (signal: NodeJS.Signals): void => {
+    if (finishing || donor?.inProgress) return;
+    finishing = true;
+    const last = state.freeze();
+    server.setCapturedValue(last);
+    if (config.socketPath !== undefined) addon.close(server.stopAccepting());
+    void finish(`Stopped by ${signal}; the counter was ${last}`);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  let donor: HandoffDonor | undefined;
+  const socketPath = config.socketPath;
+  if (socketPath === undefined) {
+    log.info('Not listening on a UNIX socket.');
+    state.setNextDeadline(firstDeadline());
+    await ticker.start();
+    return;
+  }
+
+  donor = new HandoffDonor({
+    server, state, log, socketPath, timeoutMs: config.handoffTimeoutMs,
+    onHandedOff: () => finish('Handed off; exiting'),
+  });
+  server.onHandoffRequest = (connection) => donor?.handle(connection);
+
+  if (config.takeoverExistingSocket) {
+    // Start the ticker first, frozen, so the predecessor stops ticking only
+    // once this process is ready to go on at once.
+    state.freeze();
+    await ticker.start();
+    log.notice(`Reading starting position and taking ownership of socket ${socketPath}`);
+    const received = receiveSocket(socketPath, config.handoffTimeoutMs);
+    server.serve(received.fd);
+    log.notice(`Successfully received file descriptor for ${socketPath}`);
+    state.setNextDeadline(firstDeadline());
+    state.unfreeze(received.counter);
+    return;
+  }
+
+  server.serve(openListener(socketPath));
+  log.notice(`Listening on UNIX socket ${socketPath}`);
+  state.setNextDeadline(firstDeadline());
+  await ticker.start();
+}
+
+void main();

@@ -1,0 +1,57 @@
+// Runs the ticker (src/workers/ticker.ts) on one piscina thread and restarts
+// it if that thread fails. The counter and the next deadline live in shared
+// memory, so a restarted ticker carries on from where the failed one was.
+import path from 'node:path';
+import { Piscina } from 'piscina';
+import type { LogFormat, Logger } from '../ipc/log-line';
+import type { SharedState } from '../ipc/shared-state';
+import type { TickerTask } from '../workers/ticker';
+
+const RESTART_DELAY_MS = 100;
+
+export class TickerSupervisor {
+  private readonly pool: Piscina;
+  private running: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(
+    private readonly state: SharedState,
+    private readonly task: Omit<TickerTask, 'buffer'> & { logFormat: LogFormat },
+    private readonly log: Logger,
+  ) {
+    this.pool = new Piscina({
+      filename: path.join(__dirname, '..', 'workers', 'ticker.js'),
+      minThreads: 1,
+      maxThreads: 1,
+      // The task holds its thread for the life of the process; piscina's own
+      // Atomics signalling between tasks would never be used.
+      atomics: 'disabled',
+    });
+  }
+
+  /** Starts the ticker; resolves once its loop runs. */
+  async start(): Promise<void> {
+    this.run();
+    await this.state.tickerReady();
+  }
+
+  private run(): void {
+    const task: TickerTask = { buffer: this.state.buffer, ...this.task };
+    this.running = this.pool.run(task).then(
+      () => undefined,
+      (error: unknown) => {
+        if (this.stopping) return;
+        this.log.error(`ticker thread failed (${error instanceof Error ? error.message : String(error)}); restarting it`);
+        setTimeout(() => this.run(), RESTART_DELAY_MS);
+      },
+    );
+  }
+
+  /** Stops the ticker after any tick in progress has been logged. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.state.requestStop();
+    await this.running;
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,65 @@
+// The ticker: a piscina task that never returns until told to stop. It owns
+// the tick schedule and is the only writer of tick lines. The supervisor
+// talks to it only through the shared state (see src/ipc/shared-state.ts).
+//
+// Schedule: absolute deadlines on CLOCK_MONOTONIC (process.hrtime), next =
+// previous + period, so lateness never accumulates into drift. Between ticks
+// the thread sleeps in Atomics.wait, which the supervisor can cut short.
+// A tick late by more than a whole period does not catch up in a burst: the
+// grid points already past are skipped and counted ("missed ticks"); the
+// counter still moves by exactly one per logged line, so values stay
+// consecutive, in this process and across a handoff.
+import { addon } from '../ipc/addon';
+import { createLogger, type LogFormat } from '../ipc/log-line';
+import { SharedState, STOP } from '../ipc/shared-state';
+
+export interface TickerTask {
+  buffer: SharedArrayBuffer;
+  periodNs: bigint;
+  logFormat: LogFormat;
+}
+
+export interface TickerResult {
+  ticks: number;
+}
+
+function runTicker(task: TickerTask): TickerResult {
+  // Without this, every sleep may end up to 50 us late (the default slack).
+  addon.setTimerSlack(1);
+  const state = new SharedState(task.buffer);
+  const log = createLogger(task.logFormat);
+  const period = task.periodNs;
+  const logValue = (value: bigint): void => log.info(String(value));
+  let ticks = 0;
+
+  state.markReady();
+  for (;;) {
+    // Read the wake generation first: a change after this line makes the
+    // sleep below return at once, so no wake-up is ever missed.
+    const generation = state.wakeGeneration();
+    if (state.runState() === STOP) return { ticks };
+    const deadline = state.nextDeadline();
+    const now = process.hrtime.bigint();
+    if (now < deadline) {
+      state.sleep(generation, Number(deadline - now) / 1e6);
+      continue;
+    }
+    if (!state.tick(logValue)) {
+      // Frozen for a handoff: nothing to do until the supervisor says so.
+      state.sleep(generation, Infinity);
+      continue;
+    }
+    ticks++;
+    let next = deadline + period;
+    if (next <= now) {
+      const missed = (now - deadline) / period;
+      next += missed * period;
+      const total = state.addMissedTicks(missed);
+      log.warn(`missed ${missed} ticks (late by ${Number(now - deadline) / 1e6} ms; ${total} in all)`);
+    }
+    // The supervisor may have published a new deadline meanwhile; it wins.
+    state.advanceDeadline(deadline, next);
+  }
+}
+
+export default runTicker;
