@@ -56,13 +56,13 @@ export function describeBytes(text: string, max = 80): string {
 /**
  * Splits a byte stream into lines (LF, an optional CR before it). Lines are
  * returned as latin1 strings so that any byte sequence compares safely. A line
- * longer than MAX_LINE_BYTES, complete or not, is an error.
+ * longer than MAX_LINE_BYTES, complete or not, ends the stream: the lines
+ * before it are still returned, with `tooLong` set.
  */
 export class LineReader {
   private partial: Buffer | undefined;
 
-  /** Returns the complete lines in `chunk`, or 'too long'. */
-  push(chunk: Buffer): string[] | 'too long' {
+  push(chunk: Buffer): { lines: string[]; tooLong: boolean } {
     let data = chunk;
     if (this.partial !== undefined) {
       data = Buffer.concat([this.partial, chunk]);
@@ -75,15 +75,13 @@ export class LineReader {
       if (end < 0) break;
       let stop = end;
       if (stop > start && data[stop - 1] === 0x0d) stop--;
-      if (stop - start > MAX_LINE_BYTES) return 'too long';
+      if (stop - start > MAX_LINE_BYTES) return { lines, tooLong: true };
       lines.push(data.toString('latin1', start, stop));
       start = end + 1;
     }
-    if (start < data.length) {
-      if (data.length - start > MAX_LINE_BYTES) return 'too long';
-      this.partial = Buffer.from(data.subarray(start));
-    }
-    return lines;
+    if (data.length - start > MAX_LINE_BYTES) return { lines, tooLong: true };
+    if (start < data.length) this.partial = Buffer.from(data.subarray(start));
+    return { lines, tooLong: false };
   }
 
   /** Bytes of an incomplete line waiting for its LF. */

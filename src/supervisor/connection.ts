@@ -17,6 +17,8 @@ export class Connection {
   private held = false;
   private readEnded = false;
   private closing = false;
+  /** A line over the limit came after the queued ones: answer them, then close. */
+  private tooLong = false;
   /** The descriptor, while the socket is open (libuv's own, not a copy). */
   readonly fd: number;
 
@@ -39,15 +41,9 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    const lines = this.reader.push(chunk);
-    if (lines === 'too long') {
-      this.closing = true;
-      this.queue.length = 0;
-      this.socket.end(REPLY_LINE_TOO_LONG);
-      this.socket.destroySoon();
-      return;
-    }
+    const { lines, tooLong } = this.reader.push(chunk);
     for (const line of lines) this.queue.push(line);
+    if (tooLong) this.tooLong = true;
     this.flushQueue();
   }
 
@@ -63,7 +59,13 @@ export class Connection {
     this.queue.splice(0, index);
     if (replies.length > 0 && !this.socket.destroyed && !this.socket.write(replies)) this.socket.pause();
     if (this.socket.writableLength > MAX_PENDING_REPLY_BYTES) this.socket.pause();
-    if (this.readEnded && !this.held && this.queue.length === 0 && !this.closing) {
+    if (this.held || this.queue.length > 0 || this.closing) return;
+    if (this.tooLong) {
+      this.closing = true;
+      this.socket.end(REPLY_LINE_TOO_LONG);
+      // Whatever else the client sends is not read: close once the reply is out.
+      this.socket.destroySoon();
+    } else if (this.readEnded) {
       this.closing = true;
       this.socket.end();
     }

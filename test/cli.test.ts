@@ -1,0 +1,68 @@
+// The command line, through the real executable: errors are one line, exit 1.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import test from 'node:test';
+import { normalizeAliases } from '../src/supervisor/cli';
+import { MAIN } from './helpers';
+
+function run(args: string[]) {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 10_000, env });
+}
+
+for (const [args, fragment] of [
+  [['-d', 'abc'], "argument 'abc' is invalid"],
+  [['-d', '0'], "argument '0' is invalid"],
+  [['-d', '-5'], "argument '-5' is invalid"],
+  [['-d', '1e3'], "argument '1e3' is invalid"],
+  [['-d'], 'argument missing'],
+  [['--timer-delay-ms=abc'], "argument 'abc' is invalid"],
+  [['-s', 'x'.repeat(200)], 'is invalid'],
+  [['--takeover_existing_socket'], 'needs -s'],
+  [['--log-format', 'xml'], 'Allowed choices are json, pretty, journal'],
+  [['--no-such-option'], "unknown option '--no-such-option'"],
+  [['extra'], 'too many arguments'],
+] as Array<[string[], string]>) {
+  test(`${args.join(' ')} is refused with one error line`, () => {
+    const result = run(args);
+    assert.equal(result.status, 1);
+    assert.equal(result.stdout, '');
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0], /^error: /);
+    assert.ok(lines[0].includes(fragment), lines[0]);
+  });
+}
+
+test('--help lists the seed options and exits 0', () => {
+  const result = run(['--help']);
+  assert.equal(result.status, 0);
+  for (const option of ['-d, --timer_delay_ms', '-s, --server_socket_path', '--survive_systemd_kill_signal',
+    '--takeover_existing_socket', '--timer-delay-ms']) {
+    assert.ok(result.stdout.includes(option), option);
+  }
+});
+
+test('-V prints the package version', () => {
+  const result = run(['-V']);
+  assert.equal(result.status, 0);
+  assert.match(result.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('kebab-case aliases are rewritten, values and positionals untouched', () => {
+  assert.deepEqual(
+    normalizeAliases(['--timer-delay-ms', '5', '--server-socket-path=/a-b', '--takeover-existing-socket', '-s', '--timer-delay-ms']),
+    ['--timer_delay_ms', '5', '--server_socket_path=/a-b', '--takeover_existing_socket', '-s', '--timer_delay_ms']);
+  assert.deepEqual(normalizeAliases(['--', '--timer-delay-ms']), ['--', '--timer-delay-ms']);
+});
+
+test('without -s it only ticks, from 0, at decimal delays', async () => {
+  const result = spawnSync(process.execPath, [MAIN, '-d', '0.5', '--log-format', 'journal'],
+    { encoding: 'utf8', timeout: 800, killSignal: 'SIGTERM', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+  const lines = result.stdout.split('\n').map((l) => l.replace(/^<\d>/, ''));
+  assert.equal(lines[0], 'Not listening on a UNIX socket.');
+  const ticks = lines.filter((l) => /^\d+$/.test(l)).map(Number);
+  assert.ok(ticks.length > 50, `only ${ticks.length} ticks at 0.5 ms`);
+  assert.deepEqual(ticks, ticks.map((_, i) => i));
+});

@@ -1,0 +1,189 @@
+// Test helpers: real processes of the built daemon, real UNIX sockets.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const MAIN = path.join(ROOT, 'dist', 'src', 'supervisor', 'main.js');
+
+/** A fresh directory for one test's socket, removed when the test ends. */
+export function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'es-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface Service {
+  child: ChildProcess;
+  pid: number;
+  /** Every stdout line so far, journal format (`<6>15`), prefix removed. */
+  lines: string[];
+  stderr: string[];
+  /** The tick values logged so far, in order. */
+  ticks(): bigint[];
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+const TICK = /^-?[0-9]+$/;
+
+/** Starts `node main.js args` with journal-style output and collects its lines. */
+export function startService(args: string[], env: NodeJS.ProcessEnv = {}): Service {
+  const childEnv = { ...process.env, ...env };
+  delete childEnv.NODE_EXTRA_CA_CERTS;
+  const child = spawn(process.execPath, [MAIN, '--log-format', 'journal', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: childEnv,
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const waiters: Array<() => void> = [];
+  const onLines = (target: string[]) => {
+    let rest = '';
+    return (chunk: Buffer) => {
+      const parts = (rest + chunk.toString('utf8')).split('\n');
+      rest = parts.pop() ?? '';
+      for (const part of parts) target.push(part.replace(/^<[0-7]>/, ''));
+      for (const wake of waiters.splice(0)) wake();
+    };
+  };
+  child.stdout!.on('data', onLines(lines));
+  child.stderr!.on('data', onLines(stderr));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      // Let the pipes deliver their last lines.
+      setTimeout(() => { for (const wake of waiters.splice(0)) wake(); resolve({ code, signal }); }, 50);
+    });
+  });
+  const service: Service = {
+    child,
+    pid: child.pid!,
+    lines,
+    stderr,
+    ticks: () => lines.filter((l) => TICK.test(l)).map((l) => BigInt(l)),
+    async waitForLine(pattern, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      let exitedAlready = false;
+      void exited.then(() => { exitedAlready = true; });
+      for (;;) {
+        const found = lines.find((l) => pattern.test(l));
+        if (found !== undefined) return found;
+        if (exitedAlready) throw new Error(`exited before printing ${pattern}: ${[...lines, ...stderr].join('\n')}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; got:\n${lines.slice(-20).join('\n')}\n${stderr.join('\n')}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  return service;
+}
+
+/** Starts a serving instance and waits until it listens. */
+export async function startServing(socketPath: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Service> {
+  const service = startService(['-s', socketPath, ...extra], env);
+  await service.waitForLine(/^Listening on UNIX socket /);
+  return service;
+}
+
+/**
+ * Sends `text` on a new connection and resolves with what the server sent back
+ * once it has sent `replyLines` lines (or closed the connection).
+ */
+export function request(socketPath: string, text: string | Buffer, replyLines = 1, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(socketPath);
+    let data = '';
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no reply to ${JSON.stringify(String(text))} (got ${JSON.stringify(data)})`)); }, timeoutMs);
+    const done = () => { clearTimeout(timer); socket.destroy(); resolve(data); };
+    socket.on('connect', () => socket.write(text));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      if (data.split('\n').length - 1 >= replyLines) done();
+    });
+    socket.on('end', done);
+    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
+  });
+}
+
+export class NotDelivered extends Error {}
+
+/** A persistent client connection answering one request at a time. */
+export class Client {
+  private readonly socket: net.Socket;
+  private buffer = '';
+  private pending: Array<{ resolve: (line: string) => void; reject: (e: Error) => void }> = [];
+  closed = false;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk) => {
+      this.buffer += chunk.toString('latin1');
+      let index: number;
+      while ((index = this.buffer.indexOf('\n')) >= 0) {
+        const line = this.buffer.slice(0, index);
+        this.buffer = this.buffer.slice(index + 1);
+        this.pending.shift()?.resolve(line);
+      }
+    });
+    const fail = (error: Error) => {
+      this.closed = true;
+      // Deferred so that a failed write has reported itself first.
+      const pending = this.pending.splice(0);
+      setImmediate(() => { for (const p of pending) p.reject(error); });
+    };
+    socket.on('error', fail);
+    socket.on('close', () => fail(new Error('connection closed')));
+  }
+
+  static connect(socketPath: string): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection(socketPath);
+      socket.once('connect', () => resolve(new Client(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /**
+   * Sends one line and resolves with the reply line (without its LF). When
+   * the server refused the bytes themselves (EPIPE: it had stopped reading),
+   * the error is a NotDelivered: the request never reached it.
+   */
+  ask(line: string): Promise<string> {
+    if (this.closed) return Promise.reject(new NotDelivered('connection closed before the request'));
+    return new Promise((resolve, reject) => {
+      let notDelivered = false;
+      this.pending.push({ resolve, reject: (error) => reject(notDelivered ? new NotDelivered(error.message) : error) });
+      this.socket.write(`${line}\n`, (error) => {
+        if (error) notDelivered = true;
+      });
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Descriptors a process has open (from /proc). */
+export function openFds(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Asserts that `values` are consecutive integers; returns a message or undefined. */
+export function findGap(values: bigint[]): string | undefined {
+  for (let i = 1; i < values.length; i++) {
+    if (values[i] !== values[i - 1] + 1n) return `tick ${values[i - 1]} followed by ${values[i]} at index ${i}`;
+  }
+  return undefined;
+}
