@@ -57,7 +57,8 @@ export class Connection {
       else replies += reply;
     }
     this.queue.splice(0, index);
-    if (replies.length > 0 && !this.socket.destroyed && !this.socket.write(replies)) this.socket.pause();
+    if (replies.length > 0 && !this.socket.destroyed) this.socket.write(replies);
+    // Past this, 'drain' is sure to come (write() returned false) and resumes.
     if (this.socket.writableLength > MAX_PENDING_REPLY_BYTES) this.socket.pause();
     if (this.held || this.queue.length > 0 || this.closing) return;
     if (this.tooLong) {
