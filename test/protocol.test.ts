@@ -5,7 +5,8 @@ import { LineReader, MAX_LINE_BYTES, describeBytes, parseCommand, parseCounter }
 
 test('commands are recognised exactly', () => {
   assert.deepEqual(parseCommand('get_counter'), { kind: 'get_counter' });
-  assert.deepEqual(parseCommand('pass_state_and_terminate'), { kind: 'pass_state_and_terminate' });
+  assert.deepEqual(parseCommand('pass_state_and_terminate'), { kind: 'handoff', form: 'seed' });
+  assert.deepEqual(parseCommand('pass_state_v1'), { kind: 'handoff', form: 'extended' });
   assert.deepEqual(parseCommand('set_counter 42'), { kind: 'set_counter', value: 42n });
   assert.deepEqual(parseCommand('set_counter -7'), { kind: 'set_counter', value: -7n });
   assert.deepEqual(parseCommand('set_counter +7'), { kind: 'set_counter', value: 7n });

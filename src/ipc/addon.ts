@@ -21,7 +21,7 @@ export interface Addon {
   connectUnix(socketPath: string, timeoutMs: number): number;
   writeAll(fd: number, data: Buffer, timeoutMs: number): void;
   readLine(fd: number, maxBytes: number, timeoutMs: number): Buffer;
-  sendFd(socketFd: number, fdToSend: number, byte: number): void;
+  sendFd(socketFd: number, fdToSend: number, byte: number, timeoutMs: number): void;
   /** null when the peer closed the connection without sending anything. */
   receiveFd(socketFd: number, timeoutMs: number): ReceivedFd | null;
   peerCredentials(fd: number): PeerCredentials;

@@ -1,6 +1,7 @@
 // The line protocol spoken on the socket, shared by both roles of a handoff.
 // Pure functions and a byte-level line splitter: no I/O here.
 import { COUNTER_MAX, COUNTER_MIN } from './shared-state';
+import { EXTENDED_REQUEST } from './wire';
 
 export const MAX_LINE_BYTES = 4096;
 
@@ -16,7 +17,8 @@ export type Command =
   | { kind: 'get_counter' }
   | { kind: 'set_counter'; value: bigint }
   | { kind: 'invalid_number' }
-  | { kind: 'pass_state_and_terminate' }
+  /** seed: pass_state_and_terminate; extended: early-service's own form (src/ipc/wire.ts). */
+  | { kind: 'handoff'; form: 'seed' | 'extended' }
   | { kind: 'unknown'; text: string };
 
 const SET_PREFIX = 'set_counter ';
@@ -32,7 +34,8 @@ export function parseCounter(text: string): bigint | undefined {
 /** `line` is one line without its LF (and without a CR before it), as latin1. */
 export function parseCommand(line: string): Command {
   if (line === 'get_counter') return { kind: 'get_counter' };
-  if (line === HANDOFF_REQUEST) return { kind: 'pass_state_and_terminate' };
+  if (line === HANDOFF_REQUEST) return { kind: 'handoff', form: 'seed' };
+  if (line === EXTENDED_REQUEST) return { kind: 'handoff', form: 'extended' };
   if (line.startsWith(SET_PREFIX)) {
     const value = parseCounter(line.slice(SET_PREFIX.length));
     return value === undefined ? { kind: 'invalid_number' } : { kind: 'set_counter', value };
@@ -82,6 +85,13 @@ export class LineReader {
     if (data.length - start > MAX_LINE_BYTES) return { lines, tooLong: true };
     if (start < data.length) this.partial = Buffer.from(data.subarray(start));
     return { lines, tooLong: false };
+  }
+
+  /** Removes and returns the bytes of an incomplete line. */
+  takePending(): Buffer {
+    const pending = this.partial ?? Buffer.alloc(0);
+    this.partial = undefined;
+    return pending;
   }
 
   /** Bytes of an incomplete line waiting for its LF. */

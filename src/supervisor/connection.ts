@@ -19,12 +19,16 @@ export class Connection {
   private closing = false;
   /** A line over the limit came after the queued ones: answer them, then close. */
   private tooLong = false;
+  /** While held, complete lines go here instead of being answered. */
+  private heldLineReader: ((line: string | undefined) => void) | undefined;
   /** The descriptor, while the socket is open (libuv's own, not a copy). */
   readonly fd: number;
 
+  /** `unread`: bytes a predecessor had read from this client but not answered. */
   constructor(
     readonly socket: net.Socket,
     private readonly handleLine: LineHandler,
+    unread?: Buffer,
   ) {
     // `_handle.fd` is how Node exposes a pipe's descriptor; the handoff needs
     // it for sendmsg() and shutdown().
@@ -37,6 +41,8 @@ export class Connection {
     socket.on('drain', () => socket.resume());
     // A client that vanished (ECONNRESET, EPIPE) only loses its connection.
     socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.deliverHeldLine(undefined));
+    if (unread !== undefined && unread.length > 0) this.onData(unread);
   }
 
   private onData(chunk: Buffer): void {
@@ -49,6 +55,9 @@ export class Connection {
 
   /** Answers queued lines in order until one is held. */
   private flushQueue(): void {
+    if (this.held && this.heldLineReader !== undefined && this.queue.length > 0) {
+      this.deliverHeldLine(this.queue.shift());
+    }
     let replies = '';
     let index = 0;
     while (!this.held && index < this.queue.length) {
@@ -77,6 +86,54 @@ export class Connection {
     if (!this.socket.destroyed && reply.length > 0) this.socket.write(reply);
     this.held = false;
     this.flushQueue();
+  }
+
+  /**
+   * While held: resolves with the next line the client sends, or undefined
+   * if it closes the connection or `timeoutMs` passes first.
+   */
+  nextHeldLine(timeoutMs: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.deliverHeldLine(undefined), timeoutMs);
+      this.heldLineReader = (line) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+      if (this.socket.destroyed) this.deliverHeldLine(undefined);
+      else this.flushQueue();
+    });
+  }
+
+  private deliverHeldLine(line: string | undefined): void {
+    const reader = this.heldLineReader;
+    this.heldLineReader = undefined;
+    reader?.(line);
+  }
+
+  /**
+   * Whether the connection can be handed to a successor now: open, nothing
+   * held or queued, every reply written, reading not paused.
+   */
+  get isIdle(): boolean {
+    return !this.socket.destroyed && !this.held && !this.closing && !this.readEnded && !this.tooLong &&
+      this.queue.length === 0 && this.socket.writableLength === 0 && !this.socket.isPaused();
+  }
+
+  /** Whether replies are still on their way out (an idle moment may follow soon). */
+  get isSettling(): boolean {
+    return !this.socket.destroyed && !this.held && !this.closing &&
+      (this.socket.writableLength > 0 || this.queue.length > 0 || this.socket.isPaused());
+  }
+
+  /**
+   * Stops reading (libuv keeps the rest in the kernel, for the successor) and
+   * returns the bytes of a line read but not complete yet. Only when isIdle.
+   * The descriptor stays open until the socket is destroyed.
+   */
+  detach(): Buffer {
+    (this.socket as unknown as { _handle: { readStop(): number } })._handle.readStop();
+    this.closing = true;
+    return this.reader.takePending();
   }
 
   /** Resolves when every reply so far has reached the kernel. */

@@ -6,7 +6,8 @@ import { type Config, parseCli } from './cli';
 import { addon } from '../ipc/addon';
 import { createLogger, type Logger } from '../ipc/log-line';
 import { SharedState } from '../ipc/shared-state';
-import { HandoffDonor, HandoffError, receiveSocket } from './handoff';
+import { HandoffDonor } from './handoff-donor';
+import { HandoffError, takeOver } from './takeover';
 import { StartupError, openListener } from './listener';
 import { Server } from './server';
 import { TickerSupervisor } from './ticker-supervisor';
@@ -64,11 +65,13 @@ async function run(config: Config, log: Logger): Promise<void> {
     return;
   }
 
+  let generation = 0;
   donor = new HandoffDonor({
-    server, state, log, socketPath, timeoutMs: config.handoffTimeoutMs,
+    server, state, log, socketPath, timeoutMs: config.handoffTimeoutMs, periodNs: config.periodNs,
+    generation: () => generation,
     onHandedOff: () => finish('Handed off; exiting'),
   });
-  server.onHandoffRequest = (connection) => donor?.handle(connection);
+  server.onHandoffRequest = (connection, form) => donor?.handle(connection, form);
 
   if (config.takeoverExistingSocket) {
     // Start the ticker first, frozen, so the predecessor stops ticking only
@@ -76,11 +79,19 @@ async function run(config: Config, log: Logger): Promise<void> {
     state.freeze();
     await ticker.start();
     log.notice(`Reading starting position and taking ownership of socket ${socketPath}`);
-    const received = receiveSocket(socketPath, config.handoffTimeoutMs);
-    server.serve(received.fd);
+    const received = takeOver(socketPath, config.handoffTimeoutMs);
     log.notice(`Successfully received file descriptor for ${socketPath}`);
-    state.setNextDeadline(firstDeadline());
+    // Continue the predecessor's tick grid when it told us where it was.
+    state.setNextDeadline(received.state?.nextDeadlineNs ?? firstDeadline());
     state.unfreeze(received.counter);
+    server.serve(received.listenFd);
+    for (const { fd, unread } of received.connections) server.adopt(fd, unread);
+    received.commit();
+    if (received.state !== undefined) {
+      generation = received.state.generation;
+      log.info(`Took over from pid ${received.state.pid} at counter ${received.counter} ` +
+        `with ${received.connections.length} client connections (handoff #${generation})`);
+    }
     return;
   }
 

@@ -13,7 +13,7 @@ import { Connection, HOLD } from './connection';
 import { LISTEN_BACKLOG } from './listener';
 
 /** Called with a connection that asked for the handoff; it is held until released. */
-export type HandoffRequestHandler = (connection: Connection) => void;
+export type HandoffRequestHandler = (connection: Connection, form: 'seed' | 'extended') => void;
 
 /** At most this many "Unknown message" lines a second, so clients cannot flood the log. */
 const UNKNOWN_LOG_PER_SECOND = 20;
@@ -61,6 +61,20 @@ export class Server {
     this.capturedValue = value;
   }
 
+  /** Serves a client connection handed over by a predecessor. */
+  adopt(fd: number, unread: Buffer): void {
+    const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    this.accept(socket, unread);
+  }
+
+  /** Resolves once no connection is settling (see Connection.isSettling), or after `timeoutMs`. */
+  async settle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && [...this.connections].some((c) => c.isSettling)) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
   /**
    * Lets every connection finish: what clients already sent is answered, new
    * writes are refused at their end. Resolves when all are closed; after
@@ -76,8 +90,8 @@ export class Server {
     for (const connection of this.connections) connection.socket.destroy();
   }
 
-  private accept(socket: net.Socket): void {
-    const connection = new Connection(socket, (line, c) => this.answer(parseCommand(line), c));
+  private accept(socket: net.Socket, unread?: Buffer): void {
+    const connection = new Connection(socket, (line, c) => this.answer(parseCommand(line), c), unread);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
   }
@@ -97,9 +111,9 @@ export class Server {
       }
       case 'invalid_number':
         return REPLY_INVALID_NUMBER;
-      case 'pass_state_and_terminate':
+      case 'handoff':
         // After this line is marked held: the handler may release it at once.
-        queueMicrotask(() => this.onHandoffRequest(connection));
+        queueMicrotask(() => this.onHandoffRequest(connection, command.form));
         return HOLD;
       case 'unknown':
         this.logUnknown(command.text);

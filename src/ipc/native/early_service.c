@@ -274,14 +274,15 @@ static napi_value read_line(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// sendFd(socketFd, fdToSend, byte): sends ONE byte carrying one descriptor
-// with SCM_RIGHTS, exactly what GIO's g_unix_connection_send_fd() sends when
-// byte is 0. Never blocks: EAGAIN is thrown for the caller to retry.
+// sendFd(socketFd, fdToSend, byte, timeoutMs): sends ONE byte carrying one
+// descriptor with SCM_RIGHTS, exactly what GIO's g_unix_connection_send_fd()
+// sends when byte is 0. A full socket buffer is waited out up to the timeout.
 static napi_value send_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  int32_t sock, passed, byte;
-  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &sock) ||
-      !get_int(env, argv[1], &passed) || !get_int(env, argv[2], &byte))
+  napi_value argv[4];
+  int32_t sock, passed, byte, timeout_ms;
+  if (!get_args(env, info, 4, argv) || !get_int(env, argv[0], &sock) ||
+      !get_int(env, argv[1], &passed) || !get_int(env, argv[2], &byte) ||
+      !get_int(env, argv[3], &timeout_ms))
     return NULL;
 
   char data = (char)byte;
@@ -301,13 +302,21 @@ static napi_value send_fd(napi_env env, napi_callback_info info) {
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(cmsg), &passed, sizeof(int));
 
+  int64_t deadline = now_ms() + timeout_ms;
   for (;;) {
     ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == 1)
       return NULL;
     if (n < 0 && errno == EINTR)
       continue;
-    return throw_errno(env, n < 0 ? errno : EIO, "sendmsg", NULL);
+    int err = n < 0 ? errno : EIO;
+    if (err == EAGAIN) {
+      int ready = wait_fd(sock, POLLOUT, deadline);
+      if (ready > 0)
+        continue;
+      err = ready == 0 ? ETIMEDOUT : errno;
+    }
+    return throw_errno(env, err, "sendmsg", NULL);
   }
 }
 
