@@ -3,8 +3,22 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { COUNTER_MAX, COUNTER_MIN, FROZEN, SharedState } from '../src/ipc/shared-state';
 
-test('a tick logs the value, then increments it', () => {
+test('a new state is frozen until told where to start', () => {
   const state = new SharedState();
+  assert.equal(state.load(), FROZEN);
+  assert.equal(state.tick(() => assert.fail('ticked before the start')), false);
+  assert.equal(state.set(5n), FROZEN);
+});
+
+/** A state released at 0, as the supervisor does once the ticker runs. */
+function started(): SharedState {
+  const state = new SharedState();
+  state.unfreeze(0n);
+  return state;
+}
+
+test('a tick logs the value, then increments it', () => {
+  const state = started();
   const logged: bigint[] = [];
   assert.equal(state.tick((v) => logged.push(v)), true);
   assert.equal(state.tick((v) => logged.push(v)), true);
@@ -13,14 +27,14 @@ test('a tick logs the value, then increments it', () => {
 });
 
 test('set returns the previous value in one step', () => {
-  const state = new SharedState();
+  const state = started();
   assert.equal(state.set(41n), 0n);
   assert.equal(state.set(-3n), 41n);
   assert.equal(state.load(), -3n);
 });
 
 test('after freeze no tick happens and set changes nothing', () => {
-  const state = new SharedState();
+  const state = started();
   state.set(10n);
   assert.equal(state.freeze(), 10n);
   assert.equal(state.tick(() => assert.fail('ticked while frozen')), false);
@@ -33,7 +47,7 @@ test('after freeze no tick happens and set changes nothing', () => {
 });
 
 test('the counter wraps past its maximum without ever becoming the frozen sentinel', () => {
-  const state = new SharedState();
+  const state = started();
   state.set(COUNTER_MAX);
   const logged: bigint[] = [];
   state.tick((v) => logged.push(v));
@@ -42,7 +56,7 @@ test('the counter wraps past its maximum without ever becoming the frozen sentin
 });
 
 test('a set that lands between two ticks is what the next tick logs', () => {
-  const state = new SharedState();
+  const state = started();
   const logged: bigint[] = [];
   let interfered = false;
   // The log callback runs after the CAS; simulate a set landing right after.

@@ -38,10 +38,12 @@ export class SharedState {
   private readonly big: BigInt64Array;
   private readonly int: Int32Array;
 
+  /** A new state starts frozen: nothing ticks until unfreeze() says from where. */
   constructor(buffer?: SharedArrayBuffer) {
     this.buffer = buffer ?? new SharedArrayBuffer(BIG_SLOTS * 8 + INT_SLOTS * 4);
     this.big = new BigInt64Array(this.buffer, 0, BIG_SLOTS);
     this.int = new Int32Array(this.buffer, BIG_SLOTS * 8, INT_SLOTS);
+    if (buffer === undefined) this.big[COUNTER] = FROZEN;
   }
 
   // --- supervisor side -------------------------------------------------------
@@ -76,7 +78,7 @@ export class SharedState {
     return captured;
   }
 
-  /** Puts a value back (rollback or takeover) and lets the ticker go on. */
+  /** Sets the counter (start, takeover or rollback) and lets the ticker go on. */
   unfreeze(value: bigint): void {
     Atomics.store(this.big, COUNTER, value);
     this.wakeTicker();

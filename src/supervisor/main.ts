@@ -34,7 +34,12 @@ async function run(config: Config, log: Logger): Promise<void> {
   const state = new SharedState();
   const ticker = new TickerSupervisor(state, { periodNs: config.periodNs, logFormat: config.logFormat }, log);
   const server = new Server(state, log);
-  const firstDeadline = (): bigint => process.hrtime.bigint() + config.periodNs;
+  // The ticker starts frozen (see SharedState) and is released here, once it
+  // runs, so that its first tick comes one period after this moment.
+  const startTicking = (counter: bigint, nextDeadlineNs = process.hrtime.bigint() + config.periodNs): void => {
+    state.setNextDeadline(nextDeadlineNs);
+    state.unfreeze(counter);
+  };
 
   let finishing = false;
   const finish = async (why: string, exitCode = 0): Promise<never> => {
@@ -60,8 +65,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   const socketPath = config.socketPath;
   if (socketPath === undefined) {
     log.info('Not listening on a UNIX socket.');
-    state.setNextDeadline(firstDeadline());
     await ticker.start();
+    startTicking(0n);
     return;
   }
 
@@ -74,16 +79,14 @@ async function run(config: Config, log: Logger): Promise<void> {
   server.onHandoffRequest = (connection, form) => donor?.handle(connection, form);
 
   if (config.takeoverExistingSocket) {
-    // Start the ticker first, frozen, so the predecessor stops ticking only
-    // once this process is ready to go on at once.
-    state.freeze();
+    // Start the ticker first, so the predecessor stops ticking only once this
+    // process is ready to go on at once.
     await ticker.start();
     log.notice(`Reading starting position and taking ownership of socket ${socketPath}`);
     const received = takeOver(socketPath, config.handoffTimeoutMs);
     log.notice(`Successfully received file descriptor for ${socketPath}`);
     // Continue the predecessor's tick grid when it told us where it was.
-    state.setNextDeadline(received.state?.nextDeadlineNs ?? firstDeadline());
-    state.unfreeze(received.counter);
+    startTicking(received.counter, received.state?.nextDeadlineNs);
     server.serve(received.listenFd);
     for (const { fd, unread } of received.connections) server.adopt(fd, unread);
     received.commit();
@@ -97,8 +100,8 @@ async function run(config: Config, log: Logger): Promise<void> {
 
   server.serve(openListener(socketPath));
   log.notice(`Listening on UNIX socket ${socketPath}`);
-  state.setNextDeadline(firstDeadline());
   await ticker.start();
+  startTicking(0n);
 }
 
 void main();
