@@ -20,7 +20,7 @@ const MISSED_TICKS = 2;
 const BIG_SLOTS = 4;
 
 // Int32 slots (futex words).
-/** RUN or STOP, written by the supervisor. */
+/** HOLD, RUN or STOP, written by the supervisor. */
 const RUN_STATE = 0;
 /** 1 from just before a tick's compare-exchange until its line is written. */
 const TICK_IN_PROGRESS = 1;
@@ -30,20 +30,21 @@ const WAKE = 2;
 const TICKER_READY = 3;
 const INT_SLOTS = 4;
 
-export const RUN = 0;
-export const STOP = 1;
+/** Not started yet: the ticker waits (a zeroed buffer starts here). */
+export const HOLD = 0;
+export const RUN = 1;
+export const STOP = 2;
 
 export class SharedState {
   readonly buffer: SharedArrayBuffer;
   private readonly big: BigInt64Array;
   private readonly int: Int32Array;
 
-  /** A new state starts frozen: nothing ticks until unfreeze() says from where. */
+  /** A new state holds the ticker (counter 0) until start() says from where and when. */
   constructor(buffer?: SharedArrayBuffer) {
     this.buffer = buffer ?? new SharedArrayBuffer(BIG_SLOTS * 8 + INT_SLOTS * 4);
     this.big = new BigInt64Array(this.buffer, 0, BIG_SLOTS);
     this.int = new Int32Array(this.buffer, BIG_SLOTS * 8, INT_SLOTS);
-    if (buffer === undefined) this.big[COUNTER] = FROZEN;
   }
 
   // --- supervisor side -------------------------------------------------------
@@ -78,9 +79,21 @@ export class SharedState {
     return captured;
   }
 
-  /** Sets the counter (start, takeover or rollback) and lets the ticker go on. */
+  /** Lets the ticker go on from `value` after freeze() (a handoff that did not happen). */
   unfreeze(value: bigint): void {
     Atomics.store(this.big, COUNTER, value);
+    this.wakeTicker();
+  }
+
+  /**
+   * Starts ticking: the counter is set to `value`, the first tick is due at
+   * `firstDeadlineNs` (CLOCK_MONOTONIC). Until then set_counter works and
+   * the ticker waits.
+   */
+  start(value: bigint, firstDeadlineNs: bigint): void {
+    Atomics.store(this.big, NEXT_DEADLINE_NS, firstDeadlineNs);
+    Atomics.store(this.big, COUNTER, value);
+    Atomics.store(this.int, RUN_STATE, RUN);
     this.wakeTicker();
   }
 
@@ -92,10 +105,6 @@ export class SharedState {
   wakeTicker(): void {
     Atomics.add(this.int, WAKE, 1);
     Atomics.notify(this.int, WAKE);
-  }
-
-  setNextDeadline(monotonicNs: bigint): void {
-    Atomics.store(this.big, NEXT_DEADLINE_NS, monotonicNs);
   }
 
   /** Resolves once the ticker's loop is running. */

@@ -19,6 +19,8 @@ export class Connection {
   private closing = false;
   /** A line over the limit came after the queued ones: answer them, then close. */
   private tooLong = false;
+  /** Set by lastCall(): stop reading once the next request is answered, or when this fires. */
+  private lastCallTimer: NodeJS.Timeout | undefined;
   /** While held, complete lines go here instead of being answered. */
   private heldLineReader: ((line: string | undefined) => void) | undefined;
   /** The descriptor, while the socket is open (libuv's own, not a copy). */
@@ -41,7 +43,10 @@ export class Connection {
     socket.on('drain', () => socket.resume());
     // A client that vanished (ECONNRESET, EPIPE) only loses its connection.
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.deliverHeldLine(undefined));
+    socket.on('close', () => {
+      clearTimeout(this.lastCallTimer);
+      this.deliverHeldLine(undefined);
+    });
     if (unread !== undefined && unread.length > 0) this.onData(unread);
   }
 
@@ -67,6 +72,7 @@ export class Connection {
     }
     this.queue.splice(0, index);
     if (replies.length > 0 && !this.socket.destroyed) this.socket.write(replies);
+    if (this.lastCallTimer !== undefined && index > 0 && this.reader.pendingBytes === 0) this.stopReading();
     // Past this, 'drain' is sure to come (write() returned false) and resumes.
     if (this.socket.writableLength > MAX_PENDING_REPLY_BYTES) this.socket.pause();
     if (this.held || this.queue.length > 0 || this.closing) return;
@@ -148,10 +154,20 @@ export class Connection {
   }
 
   /**
+   * Answers one more request (a client that just connected has not sent it
+   * yet), then stops reading; after `graceMs` without one, stops anyway.
+   */
+  lastCall(graceMs: number): void {
+    if (this.socket.destroyed || this.lastCallTimer !== undefined) return;
+    this.lastCallTimer = setTimeout(() => this.stopReading(), graceMs);
+  }
+
+  /**
    * From now on the client's writes fail (EPIPE) while what it sent before
    * stays readable: it is answered, then the connection ends.
    */
   stopReading(): void {
+    clearTimeout(this.lastCallTimer);
     if (this.socket.destroyed) return;
     try {
       addon.shutdownRead(this.fd);

@@ -12,6 +12,8 @@ import { StartupError, openListener } from './listener';
 import { Server } from './server';
 import { TickerSupervisor } from './ticker-supervisor';
 
+/** How long a connection of a stopping process may take to send its last request. */
+const DRAIN_GRACE_MS = 100;
 /** How long clients of a stopping process get to read their last answers. */
 const DRAIN_TIMEOUT_MS = 2000;
 
@@ -34,17 +36,15 @@ async function run(config: Config, log: Logger): Promise<void> {
   const state = new SharedState();
   const ticker = new TickerSupervisor(state, { periodNs: config.periodNs, logFormat: config.logFormat }, log);
   const server = new Server(state, log);
-  // The ticker starts frozen (see SharedState) and is released here, once it
-  // runs, so that its first tick comes one period after this moment.
-  const startTicking = (counter: bigint, nextDeadlineNs = process.hrtime.bigint() + config.periodNs): void => {
-    state.setNextDeadline(nextDeadlineNs);
-    state.unfreeze(counter);
-  };
+  // The ticker thread waits until it is told to start, once it runs: its
+  // first tick comes one period after this moment, not late by its start-up.
+  const startTicking = (counter: bigint, firstDeadlineNs = process.hrtime.bigint() + config.periodNs): void =>
+    state.start(counter, firstDeadlineNs);
 
   let finishing = false;
   const finish = async (why: string, exitCode = 0): Promise<never> => {
     finishing = true;
-    await server.drain(DRAIN_TIMEOUT_MS);
+    await server.drain(DRAIN_GRACE_MS, DRAIN_TIMEOUT_MS);
     await ticker.stop();
     log.info(why);
     process.exit(exitCode);
@@ -66,7 +66,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   if (socketPath === undefined) {
     log.info('Not listening on a UNIX socket.');
     await ticker.start();
-    startTicking(0n);
+    startTicking(state.load());
     return;
   }
 
@@ -101,7 +101,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   server.serve(openListener(socketPath));
   log.notice(`Listening on UNIX socket ${socketPath}`);
   await ticker.start();
-  startTicking(0n);
+  // Clients may have set the counter while the ticker thread started.
+  startTicking(state.load());
 }
 
 void main();

@@ -76,13 +76,15 @@ export class Server {
   }
 
   /**
-   * Lets every connection finish: what clients already sent is answered, new
-   * writes are refused at their end. Resolves when all are closed; after
-   * `timeoutMs` the rest (clients that do not read) are cut off.
+   * Lets every connection finish: each gets one more request answered (or
+   * `graceMs` to send it: a client that has just connected is about to), then
+   * its later writes are refused at its end (EPIPE: never delivered, safe to
+   * retry elsewhere) while all it sent before is answered. Resolves when all
+   * are closed; after `timeoutMs` the rest (clients that do not read) are cut off.
    */
-  async drain(timeoutMs: number): Promise<void> {
+  async drain(graceMs: number, timeoutMs: number): Promise<void> {
     const closed = [...this.connections].map((c) => new Promise((resolve) => c.socket.once('close', resolve)));
-    for (const connection of this.connections) connection.stopReading();
+    for (const connection of this.connections) connection.lastCall(graceMs);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); });
     await Promise.race([Promise.all(closed), timedOut]);

@@ -11,7 +11,7 @@
 // consecutive, in this process and across a handoff.
 import { addon } from '../ipc/addon';
 import { createLogger, type LogFormat } from '../ipc/log-line';
-import { SharedState, STOP } from '../ipc/shared-state';
+import { HOLD, SharedState, STOP } from '../ipc/shared-state';
 
 export interface TickerTask {
   buffer: SharedArrayBuffer;
@@ -37,7 +37,12 @@ function runTicker(task: TickerTask): TickerResult {
     // Read the wake generation first: a change after this line makes the
     // sleep below return at once, so no wake-up is ever missed.
     const generation = state.wakeGeneration();
-    if (state.runState() === STOP) return { ticks };
+    const runState = state.runState();
+    if (runState === STOP) return { ticks };
+    if (runState === HOLD) {
+      state.sleep(generation, Infinity);
+      continue;
+    }
     const deadline = state.nextDeadline();
     const now = process.hrtime.bigint();
     if (now < deadline) {
