@@ -1,19 +1,22 @@
 // The lock-free shared state: capture, set and ticks, on one thread.
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { COUNTER_MAX, COUNTER_MIN, FROZEN, SharedState } from '../src/ipc/shared-state';
+import { COUNTER_MAX, COUNTER_MIN, FROZEN, HOLD, RUN, SharedState } from '../src/ipc/shared-state';
 
-test('a new state is frozen until told where to start', () => {
+test('a new state holds the ticker at 0 and takes sets until started', () => {
   const state = new SharedState();
-  assert.equal(state.load(), FROZEN);
-  assert.equal(state.tick(() => assert.fail('ticked before the start')), false);
-  assert.equal(state.set(5n), FROZEN);
+  assert.equal(state.runState(), HOLD);
+  assert.equal(state.set(5n), 0n);
+  state.start(7n, 123n);
+  assert.equal(state.runState(), RUN);
+  assert.equal(state.load(), 7n);
+  assert.equal(state.nextDeadline(), 123n);
 });
 
-/** A state released at 0, as the supervisor does once the ticker runs. */
+/** A state started at 0, as the supervisor does once the ticker runs. */
 function started(): SharedState {
   const state = new SharedState();
-  state.unfreeze(0n);
+  state.start(0n, 0n);
   return state;
 }
 
