@@ -12,6 +12,7 @@ export const REPLY_INVALID_NUMBER = 'error: invalid number\n';
 export const REPLY_LINE_TOO_LONG = 'error: line too long\n';
 export const REPLY_HANDING_OFF = 'error: handing off, retry\n';
 export const REPLY_HANDOFF_IN_PROGRESS = 'error: handoff in progress\n';
+export const REPLY_NOT_AUTHORIZED = 'error: not authorized\n';
 
 export type Command =
   | { kind: 'get_counter' }

@@ -13,6 +13,8 @@ export interface Config {
   takeoverExistingSocket: boolean;
   logFormat: LogFormat;
   handoffTimeoutMs: number;
+  /** Besides root, our own uid and the socket file's owner. */
+  handoffAllowedUids: number[];
 }
 
 export const MIN_TIMER_DELAY_MS = 0.01;
@@ -58,6 +60,11 @@ function parseSocketPath(text: string): string {
   return text;
 }
 
+function collectUid(text: string, previous: number[]): number[] {
+  if (!/^[0-9]{1,10}$/.test(text) || Number(text) > 0xfffffffe) throw new InvalidArgumentError('expected a numeric uid.');
+  return [...previous, Number(text)];
+}
+
 function parseTimeout(text: string): number {
   const value = Number(text);
   if (!/^[0-9]+$/.test(text) || value < 1 || value > 3_600_000) {
@@ -83,6 +90,9 @@ export function buildProgram(version: string): Command {
       .choices(LOG_FORMATS))
     .addOption(new Option('--handoff-timeout <ms>', 'how long a handoff step may take before it is abandoned')
       .argParser(parseTimeout).default(5000))
+    .addOption(new Option('--handoff-allow-uid <uid>',
+      'also obey handoff requests from this uid (repeatable; root, our own uid and the socket owner always may)')
+      .argParser(collectUid).default([]))
     .allowExcessArguments(false);
 }
 
@@ -93,6 +103,7 @@ interface RawOptions {
   takeover_existing_socket: boolean;
   logFormat?: LogFormat;
   handoffTimeout: number;
+  handoffAllowUid: number[];
 }
 
 /** Parses `args` (without node and the script); exits the process on errors. */
@@ -111,5 +122,6 @@ export function parseCli(args: readonly string[], version: string): Config {
     takeoverExistingSocket: options.takeover_existing_socket,
     logFormat: options.logFormat ?? defaultLogFormat(),
     handoffTimeoutMs: options.handoffTimeout,
+    handoffAllowedUids: options.handoffAllowUid,
   };
 }

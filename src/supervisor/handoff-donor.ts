@@ -12,9 +12,10 @@
 // with the bytes read from it so far: clients never see their connection end.
 import { addon } from '../ipc/addon';
 import type { Logger } from '../ipc/log-line';
-import { REPLY_HANDOFF_IN_PROGRESS, formatCounter } from '../ipc/protocol';
+import { REPLY_HANDOFF_IN_PROGRESS, REPLY_NOT_AUTHORIZED, formatCounter } from '../ipc/protocol';
 import type { SharedState } from '../ipc/shared-state';
 import { COMMIT, formatConnectionRecord, formatEndRecord, formatStateRecord } from '../ipc/wire';
+import type { HandoffAuthorization } from './authorization';
 import type { Connection } from './connection';
 import type { Server } from './server';
 
@@ -28,6 +29,7 @@ export interface DonorOptions {
   socketPath: string;
   timeoutMs: number;
   periodNs: bigint;
+  authorization: HandoffAuthorization;
   /** Handoffs this process's state has been through so far. */
   generation: () => number;
   /** Called once the socket and the state are on their way; must end the process. */
@@ -46,6 +48,12 @@ export class HandoffDonor {
 
   /** Serves a handoff request held on `connection`. */
   handle(connection: Connection, form: 'seed' | 'extended'): void {
+    const { allowed, peer } = this.options.authorization.check(connection.fd);
+    if (!allowed) {
+      this.options.log.warn(`handoff refused: pid ${peer.pid} (uid ${peer.uid}) is not authorized`);
+      connection.release(REPLY_NOT_AUTHORIZED);
+      return;
+    }
     if (this.busy) {
       connection.release(REPLY_HANDOFF_IN_PROGRESS);
       return;

@@ -6,6 +6,7 @@ import { type Config, parseCli } from './cli';
 import { addon } from '../ipc/addon';
 import { createLogger, type Logger } from '../ipc/log-line';
 import { SharedState } from '../ipc/shared-state';
+import { HandoffAuthorization } from './authorization';
 import { HandoffDonor } from './handoff-donor';
 import { HandoffError, takeOver } from './takeover';
 import { StartupError, openListener } from './listener';
@@ -71,8 +72,10 @@ async function run(config: Config, log: Logger): Promise<void> {
   }
 
   let generation = 0;
+  const authorization = new HandoffAuthorization(socketPath, config.handoffAllowedUids);
   donor = new HandoffDonor({
     server, state, log, socketPath, timeoutMs: config.handoffTimeoutMs, periodNs: config.periodNs,
+    authorization,
     generation: () => generation,
     onHandedOff: () => finish('Handed off; exiting'),
   });
@@ -88,6 +91,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     // Continue the predecessor's tick grid when it told us where it was.
     startTicking(received.counter, received.state?.nextDeadlineNs);
     server.serve(received.listenFd);
+    authorization.readOwner();
     for (const { fd, unread } of received.connections) server.adopt(fd, unread);
     received.commit();
     if (received.state !== undefined) {
@@ -99,6 +103,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   }
 
   server.serve(openListener(socketPath));
+  authorization.readOwner();
   log.notice(`Listening on UNIX socket ${socketPath}`);
   await ticker.start();
   // Clients may have set the counter while the ticker thread started.
