@@ -158,3 +158,15 @@ function startServiceWithUmask(sock: string, umask: string) {
     process.umask(previous);
   }
 }
+
+test('a stop that comes while the ticker thread is still starting ends the process', async (t) => {
+  const sock = path.join(tempDir(t), 's.sock');
+  for (let i = 0; i < 3; i++) {
+    const service = await startServing(sock, STILL);
+    // "Listening" is logged before the ticker thread is up: stop at once.
+    service.child.kill('SIGTERM');
+    const exit = await Promise.race([service.exited, sleep(8000).then(() => 'hung' as const)]);
+    if (exit === 'hung') service.child.kill('SIGKILL');
+    assert.deepEqual(exit, { code: 0, signal: null });
+  }
+});

@@ -87,13 +87,15 @@ export class SharedState {
 
   /**
    * Starts ticking: the counter is set to `value`, the first tick is due at
-   * `firstDeadlineNs` (CLOCK_MONOTONIC). Until then set_counter works and
-   * the ticker waits.
+   * `firstDeadlineNs` (CLOCK_MONOTONIC). Until then set_counter works and the
+   * ticker waits. Does nothing if a stop was requested meanwhile.
    */
   start(value: bigint, firstDeadlineNs: bigint): void {
+    if (Atomics.load(this.int, RUN_STATE) !== HOLD) return;
     Atomics.store(this.big, NEXT_DEADLINE_NS, firstDeadlineNs);
     Atomics.store(this.big, COUNTER, value);
-    Atomics.store(this.int, RUN_STATE, RUN);
+    // Only from HOLD: a stop requested by now must stay a stop.
+    Atomics.compareExchange(this.int, RUN_STATE, HOLD, RUN);
     this.wakeTicker();
   }
 
