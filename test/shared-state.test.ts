@@ -1,7 +1,7 @@
 // The lock-free shared state: capture, set and ticks, on one thread.
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { COUNTER_MAX, COUNTER_MIN, FROZEN, HOLD, RUN, SharedState } from '../src/ipc/shared-state';
+import { COUNTER_MAX, COUNTER_MIN, FROZEN, HOLD, RUN, STOP, SharedState } from '../src/ipc/shared-state';
 
 test('a new state holds the ticker at 0 and takes sets until started', () => {
   const state = new SharedState();
@@ -69,4 +69,12 @@ test('a set that lands between two ticks is what the next tick logs', () => {
   });
   state.tick((v) => logged.push(v));
   assert.deepEqual(logged, [0n, 500n]);
+});
+
+test('a stop requested before the start stays a stop', () => {
+  const state = new SharedState();
+  state.requestStop();
+  state.start(3n, 0n);
+  assert.equal(state.runState(), STOP);
+  assert.equal(state.load(), 0n);
 });
