@@ -168,11 +168,19 @@ test('chained handoffs with a writer: no acknowledged write and no tick lost', a
   for (let i = 1; i < services.length; i++) assert.ok(services[i].ticks().length > 10, `process ${i} hardly ticked`);
 });
 
-test('the successor reports a server that does not hand off, and exits 1', async (t) => {
+test('without a predecessor the successor starts fresh, or exits 1 with --takeover-required', async (t) => {
   const dir = tempDir(t);
-  const missing = startService(['-s', path.join(dir, 'none.sock'), '--takeover_existing_socket']);
-  assert.equal((await missing.exited).code, 1);
-  assert.ok(missing.lines.some((l) => /cannot connect to .*none\.sock/.test(l)), missing.lines.join('\n'));
+  const sock = path.join(dir, 'none.sock');
+  const required = startService(['-s', sock, '--takeover_existing_socket', '--takeover-required']);
+  assert.equal((await required.exited).code, 1);
+  assert.ok(required.lines.some((l) => /nobody answers on .*none\.sock/.test(l)), required.lines.join('\n'));
+  assert.equal(fs.existsSync(sock), false);
+
+  const fresh = startService(['-s', sock, '--takeover_existing_socket', '-d', '60000']);
+  t.after(() => fresh.stop());
+  await fresh.waitForLine(/^Listening on UNIX socket /);
+  assert.ok(fresh.lines.some((l) => /nobody answers on .*none\.sock: .*; starting fresh$/.test(l)), fresh.lines.join('\n'));
+  assert.equal(await request(sock, 'get_counter\n'), '0\n');
 });
 
 test('a second handoff request while one is under way is told so', async (t) => {

@@ -11,6 +11,8 @@ export interface Config {
   socketPath: string | undefined;
   surviveSystemdKillSignal: boolean;
   takeoverExistingSocket: boolean;
+  /** Without a predecessor, exit 1 (the seed's behaviour) instead of starting fresh. */
+  takeoverRequired: boolean;
   logFormat: LogFormat;
   handoffTimeoutMs: number;
   /** Besides root, our own uid and the socket file's owner. */
@@ -86,6 +88,8 @@ export function buildProgram(version: string): Command {
       "set argv[0][0] to '@' when running in initrd (alias --survive-systemd-kill-signal)", false)
     .option('--takeover_existing_socket',
       'perform socket handoff from initrd to root filesystem (alias --takeover-existing-socket)', false)
+    .option('--takeover-required', 'with --takeover_existing_socket: exit 1 when no predecessor hands over, '
+      + 'instead of starting fresh', false)
     .addOption(new Option('--log-format <format>', 'log format; default: journal under systemd, json otherwise')
       .choices(LOG_FORMATS))
     .addOption(new Option('--handoff-timeout <ms>', 'how long a handoff step may take before it is abandoned')
@@ -101,6 +105,7 @@ interface RawOptions {
   server_socket_path?: string;
   survive_systemd_kill_signal: boolean;
   takeover_existing_socket: boolean;
+  takeoverRequired: boolean;
   logFormat?: LogFormat;
   handoffTimeout: number;
   handoffAllowUid: number[];
@@ -114,12 +119,16 @@ export function parseCli(args: readonly string[], version: string): Config {
   if (options.takeover_existing_socket && options.server_socket_path === undefined) {
     program.error('error: --takeover_existing_socket needs -s, --server_socket_path');
   }
+  if (options.takeoverRequired && !options.takeover_existing_socket) {
+    program.error('error: --takeover-required goes with --takeover_existing_socket');
+  }
   return {
     timerDelayMs: options.timer_delay_ms,
     periodNs: BigInt(Math.round(options.timer_delay_ms * 1e6)),
     socketPath: options.server_socket_path,
     surviveSystemdKillSignal: options.survive_systemd_kill_signal,
     takeoverExistingSocket: options.takeover_existing_socket,
+    takeoverRequired: options.takeoverRequired,
     logFormat: options.logFormat ?? defaultLogFormat(),
     handoffTimeoutMs: options.handoffTimeout,
     handoffAllowedUids: options.handoffAllowUid,

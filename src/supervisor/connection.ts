@@ -38,6 +38,7 @@ export class Connection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       this.readEnded = true;
+      if (this.held && this.queue.length === 0) this.deliverHeldLine(undefined);
       this.flushQueue();
     });
     socket.on('drain', () => socket.resume());
@@ -105,7 +106,7 @@ export class Connection {
         clearTimeout(timer);
         resolve(line);
       };
-      if (this.socket.destroyed) this.deliverHeldLine(undefined);
+      if (this.socket.destroyed || (this.readEnded && this.queue.length === 0)) this.deliverHeldLine(undefined);
       else this.flushQueue();
     });
   }
@@ -137,9 +138,21 @@ export class Connection {
    * The descriptor stays open until the socket is destroyed.
    */
   detach(): Buffer {
-    (this.socket as unknown as { _handle: { readStop(): number } })._handle.readStop();
+    this.handle().readStop();
     this.closing = true;
     return this.reader.takePending();
+  }
+
+  /** Undoes detach() (a handoff rolled back): reads and answers again. */
+  reattach(pending: Buffer): void {
+    this.closing = false;
+    // An incomplete line by construction: nothing to answer until it ends.
+    this.reader.push(pending);
+    this.handle().readStart();
+  }
+
+  private handle(): { readStop(): number; readStart(): number } {
+    return (this.socket as unknown as { _handle: { readStop(): number; readStart(): number } })._handle;
   }
 
   /** Resolves when every reply so far has reached the kernel. */

@@ -4,12 +4,15 @@
 //
 // Seed form ("pass_state_and_terminate", what the C reference and its GIO
 // client speak): one NUL byte carrying the listening fd, then "<counter>\n".
-// Connections this process had accepted are drained: what their clients had
-// sent is answered, then they are closed.
+// Fire and forget, as in the seed. Connections this process had accepted are
+// drained: what their clients had sent is answered, then they are closed.
 //
-// Extended form ("pass_state_v1", see src/ipc/wire.ts): the same socket, a
-// state record with the tick schedule, and every idle client connection
-// with the bytes read from it so far: clients never see their connection end.
+// Extended form ("pass_state_v1", see src/ipc/wire.ts), a two-phase commit:
+// the same socket, a state record with the tick schedule, and every idle
+// client connection, each a copy: this process keeps its own until the
+// successor commits. If it does not (it died, closed, or let the handoff
+// timeout pass), this process takes everything back and carries on as if
+// nothing happened: same counter, same tick grid, same connections.
 import { addon } from '../ipc/addon';
 import type { Logger } from '../ipc/log-line';
 import { REPLY_HANDOFF_IN_PROGRESS, REPLY_NOT_AUTHORIZED, formatCounter } from '../ipc/protocol';
@@ -32,8 +35,16 @@ export interface DonorOptions {
   authorization: HandoffAuthorization;
   /** Handoffs this process's state has been through so far. */
   generation: () => number;
-  /** Called once the socket and the state are on their way; must end the process. */
+  /** Called once the socket and the state belong to the successor; must end the process. */
   onHandedOff: () => Promise<void>;
+}
+
+/** What a handoff took from this process, to give back if it does not complete. */
+interface Taken {
+  requester: Connection;
+  captured: bigint;
+  listenFd: number;
+  detached: Array<{ connection: Connection; unread: Buffer }>;
 }
 
 export class HandoffDonor {
@@ -68,58 +79,89 @@ export class HandoffDonor {
     const captured = state.freeze();
     const nextDeadlineNs = state.nextDeadline();
     server.setCapturedValue(captured);
-    const listenFd = server.stopAccepting();
+    const taken: Taken = { requester, captured, listenFd: server.stopAccepting(), detached: [] };
     log.notice(`Passing file descriptor for ${socketPath} to other process`);
     try {
       if (form === 'extended') await server.settle(SETTLE_TIMEOUT_MS);
       // The NUL byte must not overtake replies still queued on this connection.
       await requester.flushed(timeoutMs);
-      addon.sendFd(requester.fd, listenFd, 0, timeoutMs);
+      addon.sendFd(requester.fd, taken.listenFd, 0, timeoutMs);
     } catch (error) {
-      // Nothing was handed over: carry on as if the request never came.
-      log.warn(`handoff abandoned, still serving: ${error instanceof Error ? error.message : String(error)}`);
-      requester.socket.destroy();
-      server.serve(listenFd);
-      state.unfreeze(captured);
-      this.busy = false;
+      this.rollBack(taken, describe(error));
       return;
     }
-    addon.close(listenFd);
-    log.notice('Returning counter to client and terminating the process');
     if (form === 'seed') {
+      addon.close(taken.listenFd);
+      log.notice('Returning counter to client and terminating the process');
       requester.release(formatCounter(captured));
-    } else {
-      try {
-        addon.writeAll(requester.fd, Buffer.from(formatStateRecord({
-          counter: captured, nextDeadlineNs, periodNs: this.options.periodNs, pid: process.pid,
-          generation: this.options.generation() + 1,
-        })), timeoutMs);
-        const passed = this.passConnections(requester);
-        addon.writeAll(requester.fd, Buffer.from(formatEndRecord(passed)), timeoutMs);
-        log.info(`Handed over ${passed} client connections`);
-        const reply = await requester.nextHeldLine(timeoutMs);
-        if (reply !== COMMIT) log.warn(`the successor did not confirm the handoff (${reply ?? 'no answer'})`);
-      } catch (error) {
-        log.error(`handoff failed after the socket was sent: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      requester.socket.destroy();
+      await this.options.onHandedOff();
+      return;
     }
+
+    try {
+      this.send(requester, formatStateRecord({
+        counter: captured, nextDeadlineNs, periodNs: this.options.periodNs, pid: process.pid,
+        generation: this.options.generation() + 1,
+      }));
+      for (const connection of server.connections) {
+        if (connection === requester || !connection.isIdle) continue;
+        const unread = connection.detach();
+        taken.detached.push({ connection, unread });
+        // A copy travels; this process keeps its own until the commit.
+        addon.sendFd(requester.fd, connection.fd, 0, timeoutMs);
+        this.send(requester, formatConnectionRecord(unread));
+      }
+      this.send(requester, formatEndRecord(taken.detached.length));
+    } catch (error) {
+      this.rollBack(taken, describe(error));
+      return;
+    }
+    if (!(await this.committed(requester))) {
+      this.rollBack(taken, 'the successor did not commit');
+      return;
+    }
+    // The successor serves: this process's copies go, and so does it.
+    for (const { connection } of taken.detached) connection.socket.destroy();
+    addon.close(taken.listenFd);
+    requester.socket.destroy();
+    log.notice('Returning counter to client and terminating the process');
+    log.info(`Handed over counter ${captured} and ${taken.detached.length} client connections`);
     await this.options.onHandedOff();
   }
 
-  /** Sends every idle connection; returns how many. Busy ones stay to be drained. */
-  private passConnections(requester: Connection): number {
-    const { server, timeoutMs } = this.options;
-    let passed = 0;
-    for (const connection of server.connections) {
-      if (connection === requester || !connection.isIdle) continue;
-      const unread = connection.detach();
-      addon.sendFd(requester.fd, connection.fd, 0, timeoutMs);
-      addon.writeAll(requester.fd, Buffer.from(formatConnectionRecord(unread)), timeoutMs);
-      // Closes this process's descriptor only: the successor holds the connection.
-      connection.socket.destroy();
-      passed++;
+  /**
+   * Waits for the successor's commit. On timeout or end of connection the
+   * decision is made atomically: after shutdown(SHUT_RD) a commit still on
+   * its way fails at the successor (EPIPE), and one that already arrived is
+   * still read, so both sides always agree on who serves.
+   */
+  private async committed(requester: Connection): Promise<boolean> {
+    const reply = await requester.nextHeldLine(this.options.timeoutMs);
+    if (reply !== undefined) return reply === COMMIT;
+    try {
+      addon.shutdownRead(requester.fd);
+    } catch {
+      // Already closed: nothing more can arrive.
     }
-    return passed;
+    return (await requester.nextHeldLine(this.options.timeoutMs)) === COMMIT;
   }
+
+  /** Puts everything back as it was before the request. */
+  private rollBack(taken: Taken, why: string): void {
+    const { server, state, log } = this.options;
+    log.warn(`handoff rolled back, still serving: ${why}`);
+    taken.requester.socket.destroy();
+    server.serve(taken.listenFd);
+    for (const { connection, unread } of taken.detached) connection.reattach(unread);
+    state.unfreeze(taken.captured);
+    this.busy = false;
+  }
+
+  private send(requester: Connection, record: string): void {
+    addon.writeAll(requester.fd, Buffer.from(record), this.options.timeoutMs);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../ipc/log-line';
 import { SharedState } from '../ipc/shared-state';
 import { HandoffAuthorization } from './authorization';
 import { HandoffDonor } from './handoff-donor';
-import { HandoffError, takeOver } from './takeover';
+import { HandoffError, type Takeover, takeOver } from './takeover';
 import { StartupError, openListener } from './listener';
 import { Server } from './server';
 import { TickerSupervisor } from './ticker-supervisor';
@@ -86,20 +86,32 @@ async function run(config: Config, log: Logger): Promise<void> {
     // process is ready to go on at once.
     await ticker.start();
     log.notice(`Reading starting position and taking ownership of socket ${socketPath}`);
-    const received = takeOver(socketPath, config.handoffTimeoutMs);
-    log.notice(`Successfully received file descriptor for ${socketPath}`);
-    // Continue the predecessor's tick grid when it told us where it was.
-    startTicking(received.counter, received.state?.nextDeadlineNs);
-    server.serve(received.listenFd);
-    authorization.readOwner();
-    for (const { fd, unread } of received.connections) server.adopt(fd, unread);
-    received.commit();
-    if (received.state !== undefined) {
-      generation = received.state.generation;
-      log.info(`Took over from pid ${received.state.pid} at counter ${received.counter} ` +
-        `with ${received.connections.length} client connections (handoff #${generation})`);
+    injectFault('before-request', log);
+    let received: Takeover | undefined;
+    try {
+      received = takeOver(socketPath, config.handoffTimeoutMs);
+    } catch (error) {
+      if (!(error instanceof HandoffError) || config.takeoverRequired) throw error;
+      log.warn(`${error.message}; starting fresh`);
     }
-    return;
+    if (received !== undefined) {
+      log.notice(`Successfully received file descriptor for ${socketPath}`);
+      injectFault('after-receive', log);
+      if (!received.commit()) throw new HandoffError('the predecessor took its socket back before this process could commit');
+      injectFault('after-commit', log);
+      // Continue the predecessor's tick grid when it told us where it was.
+      startTicking(received.counter, received.state?.nextDeadlineNs);
+      server.serve(received.listenFd);
+      authorization.readOwner();
+      for (const { fd, unread } of received.connections) server.adopt(fd, unread);
+      if (received.state !== undefined) {
+        generation = received.state.generation;
+        log.info(`Took over from pid ${received.state.pid} at counter ${received.counter} ` +
+          `with ${received.connections.length} client connections (handoff #${generation}` +
+          `${received.partial ? ', partial: the predecessor died during it' : ''})`);
+      }
+      return;
+    }
   }
 
   server.serve(openListener(socketPath));
@@ -108,6 +120,17 @@ async function run(config: Config, log: Logger): Promise<void> {
   await ticker.start();
   // Clients may have set the counter while the ticker thread started.
   startTicking(state.load());
+}
+
+/**
+ * Fault injection for the handoff tests and the stress tool: with
+ * EARLY_SERVICE_FAULT=stop-<point>, this process stops itself (SIGSTOP) at
+ * that point of a takeover, for the caller to kill it there.
+ */
+function injectFault(point: 'before-request' | 'after-receive' | 'after-commit', log: Logger): void {
+  if (process.env.EARLY_SERVICE_FAULT !== `stop-${point}`) return;
+  log.notice(`fault injection: stopping ${point.replace('-', ' ')}`);
+  process.kill(process.pid, 'SIGSTOP');
 }
 
 void main();
