@@ -1,0 +1,120 @@
+// Handoffs that go wrong: the successor or the predecessor killed or stopped
+// at each phase. Fault injection: EARLY_SERVICE_FAULT=stop-<point> makes a
+// successor stop itself (SIGSTOP) at that point, for the test to kill it there.
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import path from 'node:path';
+import { Client, type Service, findGap, request, sleep, startService, startServing, tempDir } from './helpers';
+
+const DELAY = ['-d', '10'];
+
+function successor(sock: string, fault?: string, extra: string[] = []): Service {
+  return startService(['-s', sock, '--takeover_existing_socket', ...DELAY, ...extra],
+    fault === undefined ? {} : { EARLY_SERVICE_FAULT: fault });
+}
+
+/** The old process keeps serving, with its ticks consecutive and its clients' connections working. */
+async function assertStillServing(old: Service, sock: string, client: Client): Promise<void> {
+  const before = old.ticks().length;
+  await sleep(200);
+  assert.ok(old.ticks().length > before + 5, 'the old process stopped ticking');
+  assert.equal(findGap(old.ticks()), undefined);
+  assert.match(await request(sock, 'get_counter\n'), /^\d+\n$/);
+  assert.match(await client.ask('get_counter'), /^\d+$/, 'a client connection was lost');
+  assert.equal(old.child.exitCode, null);
+}
+
+test('(a) successor killed before it asks: nothing happens to the service', async (t) => {
+  const sock = path.join(tempDir(t), 's.sock');
+  const old = await startServing(sock, DELAY);
+  t.after(() => old.stop());
+  const client = await Client.connect(sock);
+  t.after(() => client.close());
+  const next = successor(sock, 'stop-before-request');
+  t.after(() => next.stop());
+  await next.waitForLine(/^fault injection: stopping before request$/);
+  next.child.kill('SIGKILL');
+  await next.exited;
+  await assertStillServing(old, sock, client);
+});
+
+test('(b) successor killed after receiving everything, before its commit: the old process takes it all back', async (t) => {
+  const sock = path.join(tempDir(t), 's.sock');
+  const old = await startServing(sock, DELAY);
+  t.after(() => old.stop());
+  const client = await Client.connect(sock);
+  t.after(() => client.close());
+  assert.match(await client.ask('set_counter 1000'), /^previous value \d+$/);
+  const next = successor(sock, 'stop-after-receive');
+  t.after(() => next.stop());
+  await next.waitForLine(/^fault injection: stopping after receive$/);
+  // Frozen meanwhile: reads get the captured value, writes are refused.
+  assert.equal(await request(sock, 'set_counter 5\n'), 'error: handing off, retry\n');
+  next.child.kill('SIGKILL');
+  await old.waitForLine(/^handoff rolled back, still serving: the successor did not commit$/);
+  await assertStillServing(old, sock, client);
+  // Every value from 1000 on was logged once, by the old process alone.
+  const ticks = old.ticks();
+  assert.ok(ticks.includes(1000n));
+  assert.deepEqual(next.ticks(), []);
+});
+
+test('(c) successor killed after its commit: the old process has let go and exits 0', async (t) => {
+  const sock = path.join(tempDir(t), 's.sock');
+  const old = await startServing(sock, DELAY);
+  t.after(() => old.stop());
+  const next = successor(sock, 'stop-after-commit');
+  t.after(() => next.stop());
+  await next.waitForLine(/^fault injection: stopping after commit$/);
+  // The commit decides: the old process never serves again (no two servers).
+  assert.deepEqual(await old.exited, { code: 0, signal: null });
+  next.child.kill('SIGKILL');
+  await next.exited;
+  // What recovers the service then is a restart (systemd's Restart=): it
+  // finds nobody to take over from and starts fresh on the same path.
+  const restarted = successor(sock);
+  t.after(() => restarted.stop());
+  await restarted.waitForLine(/^Listening on UNIX socket /);
+  assert.match(await request(sock, 'get_counter\n'), /^\d+\n$/);
+});
+
+test('old process killed after sending everything: the successor keeps what it received', async (t) => {
+  const sock = path.join(tempDir(t), 's.sock');
+  const old = await startServing(sock, DELAY);
+  t.after(() => old.stop());
+  const client = await Client.connect(sock);
+  t.after(() => client.close());
+  await client.ask('get_counter');
+  const next = successor(sock, 'stop-after-receive');
+  t.after(() => next.stop());
+  await next.waitForLine(/^fault injection: stopping after receive$/);
+  old.child.kill('SIGKILL');
+  await old.exited;
+  next.child.kill('SIGCONT');
+  await next.waitForLine(/^Took over from pid \d+ at counter \d+ with 1 client connections/);
+  // The first tick continues the old process's last one; the client kept its connection.
+  const lastOld = old.ticks()[old.ticks().length - 1];
+  await sleep(100);
+  assert.equal(next.ticks()[0], lastOld + 1n);
+  assert.match(await client.ask('get_counter'), /^\d+$/);
+  assert.match(await request(sock, 'get_counter\n'), /^\d+\n$/);
+});
+
+test('old process stopped (SIGSTOP): the successor gives up in time, the old one carries on when continued', async (t) => {
+  const sock = path.join(tempDir(t), 's.sock');
+  const old = await startServing(sock, DELAY);
+  t.after(() => { old.child.kill('SIGCONT'); return old.stop(); });
+  const client = await Client.connect(sock);
+  t.after(() => client.close());
+  await client.ask('get_counter');
+  old.child.kill('SIGSTOP');
+  const next = successor(sock, undefined, ['--handoff-timeout', '1000']);
+  t.after(() => next.stop());
+  const exit = await Promise.race([next.exited, sleep(8000).then(() => 'hung' as const)]);
+  assert.notEqual(exit, 'hung', 'the successor hung on a stopped predecessor');
+  assert.equal((exit as { code: number }).code, 1);
+  assert.ok(next.lines.some((l) => /another server is answering/.test(l)), next.lines.join('\n'));
+  old.child.kill('SIGCONT');
+  await old.waitForLine(/^handoff rolled back, still serving: /);
+  await assertStillServing(old, sock, client);
+});
