@@ -22,6 +22,12 @@ const DRAIN_TIMEOUT_MS = 2000;
 const { version } = require('../../../package.json') as { version: string };
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'stress') {
+    // The stress tool ships with the service; it is loaded only when asked for.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    await (require('../stress/stress') as typeof import('../stress/stress')).main(process.argv.slice(3));
+    return;
+  }
   const config = parseCli(process.argv.slice(2), version);
   const log = createLogger(config.logFormat);
   try {
