@@ -1,0 +1,72 @@
+// The stress tool: a CI-sized run of chained handoffs under load must report
+// no violation, and its analysis must see each kind of violation.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'node:test';
+import { type Report, type RunData, analyse } from '../src/stress/report';
+import { ROOT } from './helpers';
+
+test('200 chained handoffs under 8 clients, some successors killed before their commit: no violation', { timeout: 600_000 }, async () => {
+  const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'es-stress-')), 'report.json');
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'stress', 'stress.js'), '--handoffs', '200',
+    '--clients', '8', '--kill-at', 'after-receive', '--kill-every', '25', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  const report = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
+  fs.rmSync(path.dirname(json), { recursive: true, force: true });
+  assert.deepEqual(report.violations, [], output);
+  assert.equal(code, 0);
+  assert.equal(report.oldProcesses.exited, 200);
+  assert.equal(report.successorsKilled, 8);
+  assert.ok(report.requests.answered > 10_000, `only ${report.requests.answered} requests`);
+  assert.ok(report.writes.acknowledged > 1000);
+  assert.ok(report.path.polls > 10_000);
+});
+
+function run(overrides: Partial<RunData>): RunData {
+  const at = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+  return {
+    handoffs: 1, kills: 0, timerDelayMs: 10,
+    ticksByProcess: [[{ value: 0n, at: at(0) }, { value: 1n, at: at(10) }], [{ value: 2n, at: at(20) }]],
+    load: { answered: 5, retried: 0, failures: new Map(), failureSamples: [], writes: [], attempted: new Set() },
+    pathPolls: 100, pathMissing: 0, oldExits: [{ code: 0, signal: null }], latenciesMs: [5],
+    fresh: { fds: 20, rssKiB: 1000 }, last: { fds: 20, rssKiB: 1000 },
+    ...overrides,
+  };
+}
+
+test('the analysis passes a clean run and names each kind of violation', () => {
+  assert.deepEqual(analyse(run({})).violations, []);
+  const gap = analyse(run({ ticksByProcess: [[{ value: 0n, at: 0n }], [{ value: 2n, at: 1n }]] }));
+  assert.deepEqual([gap.ticks.gaps, gap.ticks.repeated], [1, 0]);
+  const repeat = analyse(run({ ticksByProcess: [[{ value: 5n, at: 0n }], [{ value: 5n, at: 1n }]] }));
+  assert.deepEqual([repeat.ticks.gaps, repeat.ticks.repeated], [0, 1]);
+  // A jump to a value a client set is no gap.
+  const set = analyse(run({
+    ticksByProcess: [[{ value: 0n, at: 0n }, { value: 1_000_000_000_000n, at: 1n }]],
+    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], attempted: new Set([1_000_000_000_000n]),
+      writes: [{ value: 1_000_000_000_000n, previous: 0n }] },
+  }));
+  assert.deepEqual(set.violations, []);
+  // A write acknowledged but neither ticked nor seen by a later write is lost.
+  const lost = analyse(run({
+    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], attempted: new Set([7_000_000n]),
+      writes: [{ value: 7_000_000n, previous: 0n }] },
+  }));
+  assert.equal(lost.writes.lost, 1);
+  const failed = analyse(run({
+    load: { answered: 1, retried: 0, failures: new Map([['timeout', 2]]), failureSamples: [], writes: [], attempted: new Set() },
+  }));
+  assert.match(failed.violations.join(), /2 failed requests/);
+  assert.match(analyse(run({ pathMissing: 3 })).violations.join(), /missing 3 times/);
+  assert.match(analyse(run({ oldExits: [{ code: 1, signal: null }] })).violations.join(), /did not exit 0/);
+  assert.match(analyse(run({ last: { fds: 21, rssKiB: 1000 } })).violations.join(), /descriptors grew from 20 to 21/);
+  assert.equal(analyse(run({})).ticks.longestAcrossHandoffMs, 10);
+});
