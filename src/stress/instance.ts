@@ -8,8 +8,14 @@ const MAIN = path.join(__dirname, '..', 'supervisor', 'main.js');
 
 export interface Tick {
   value: bigint;
-  /** process.hrtime.bigint() when the line arrived. */
+  /** When the ticker logged it (pino's time, wall clock), in ns. */
   at: bigint;
+}
+
+export interface ProcessSample {
+  fds: number;
+  threads: number;
+  rssKiB: number;
 }
 
 export class Instance {
@@ -24,17 +30,18 @@ export class Instance {
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
     const childEnv = { ...process.env, ...env };
     delete childEnv.NODE_EXTRA_CA_CERTS;
-    this.child = spawn(process.execPath, [MAIN, '--log-format', 'journal', ...args],
+    // JSON: each tick carries the time it was logged at, not when this busy
+    // process got round to reading it.
+    this.child = spawn(process.execPath, [MAIN, '--log-format', 'json', ...args],
       { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv });
     let rest = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
-      const at = process.hrtime.bigint();
-      const parts = (rest + chunk.toString('latin1')).split('\n');
+      const parts = (rest + chunk.toString('utf8')).split('\n');
       rest = parts.pop() ?? '';
       for (const raw of parts) {
-        const line = raw.replace(/^<\d>/, '');
-        if (/^-?\d+$/.test(line)) this.ticks.push({ value: BigInt(line), at });
-        else this.lines.push(line);
+        const { msg, time } = JSON.parse(raw) as { msg: string; time: number };
+        if (/^-?\d+$/.test(msg)) this.ticks.push({ value: BigInt(msg), at: BigInt(time) * 1_000_000n });
+        else this.lines.push(msg);
       }
       for (const wake of this.waiters.splice(0)) wake();
     });
@@ -66,10 +73,11 @@ export class Instance {
     }
   }
 
-  /** Open descriptors and resident memory (KiB), from /proc. */
-  sample(): { fds: number; rssKiB: number } {
+  /** Open descriptors, threads and resident memory (KiB), from /proc. */
+  sample(): ProcessSample {
     const fds = fs.readdirSync(`/proc/${this.pid}/fd`).length;
-    const rssKiB = Number(fs.readFileSync(`/proc/${this.pid}/statm`, 'utf8').split(' ')[1]) * 4;
-    return { fds, rssKiB };
+    const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+    return { fds, threads: field('Threads'), rssKiB: field('VmRSS') };
   }
 }

@@ -1,5 +1,5 @@
 // What a stress run measured, and which of it breaks a guarantee.
-import type { Tick } from './instance';
+import type { ProcessSample, Tick } from './instance';
 import { type LoadResult, WRITE_SPACING } from './load';
 
 export interface RunData {
@@ -14,8 +14,9 @@ export interface RunData {
   oldExits: Array<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Successor exec -> old process exit, per handoff, in ms. */
   latenciesMs: number[];
-  fresh: { fds: number; rssKiB: number };
-  last: { fds: number; rssKiB: number };
+  /** A fresh instance and the last one, both idle (no client connected). */
+  fresh: ProcessSample;
+  last: ProcessSample;
 }
 
 export interface Report {
@@ -28,6 +29,7 @@ export interface Report {
   path: { polls: number; missing: number };
   oldProcesses: { exited: number; notZero: number };
   descriptors: { fresh: number; last: number };
+  threads: { fresh: number; last: number };
   rssKiB: { fresh: number; last: number };
   handoffLatencyMs: { p50: number; p99: number; max: number };
   violations: string[];
@@ -79,6 +81,7 @@ export function analyse(data: RunData): Report {
   if (data.pathMissing > 0) violations.push(`the socket path was missing ${data.pathMissing} times`);
   if (notZero > 0) violations.push(`${notZero} old processes did not exit 0`);
   if (data.last.fds > data.fresh.fds) violations.push(`descriptors grew from ${data.fresh.fds} to ${data.last.fds}`);
+  if (data.last.threads > data.fresh.threads) violations.push(`threads grew from ${data.fresh.threads} to ${data.last.threads}`);
   if (data.oldExits.length !== data.handoffs) violations.push(`${data.oldExits.length} of ${data.handoffs} handoffs happened`);
 
   return {
@@ -91,6 +94,7 @@ export function analyse(data: RunData): Report {
     path: { polls: data.pathPolls, missing: data.pathMissing },
     oldProcesses: { exited: data.oldExits.length, notZero },
     descriptors: { fresh: data.fresh.fds, last: data.last.fds },
+    threads: { fresh: data.fresh.threads, last: data.last.threads },
     rssKiB: { fresh: data.fresh.rssKiB, last: data.last.rssKiB },
     handoffLatencyMs: { p50: percentile(0.5), p99: percentile(0.99), max: sorted[sorted.length - 1] ?? 0 },
     violations,
@@ -114,6 +118,7 @@ export function formatReport(report: Report): string {
     ['socket path missing', `${report.path.missing} of ${report.path.polls} polls`],
     ['old processes exited / not 0', `${report.oldProcesses.exited} / ${report.oldProcesses.notZero}`],
     ['descriptors fresh / last', `${report.descriptors.fresh} / ${report.descriptors.last}`],
+    ['threads fresh / last', `${report.threads.fresh} / ${report.threads.last}`],
     ['RSS fresh / last', `${(report.rssKiB.fresh / 1024).toFixed(1)} / ${(report.rssKiB.last / 1024).toFixed(1)} MiB`],
     ['handoff latency p50 / p99 / max', `${report.handoffLatencyMs.p50.toFixed(1)} / ${report.handoffLatencyMs.p99.toFixed(1)} / ` +
       `${report.handoffLatencyMs.max.toFixed(1)} ms (successor exec -> old exit)`],

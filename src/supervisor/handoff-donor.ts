@@ -24,6 +24,8 @@ import type { Server } from './server';
 
 /** How long connections get to write their pending replies before they are handed over. */
 const SETTLE_TIMEOUT_MS = 500;
+/** The most a handoff waits for the next tick, so that the successor has time before the one after. */
+const MAX_TICK_WAIT_NS = 50_000_000n;
 
 export interface DonorOptions {
   server: Server;
@@ -75,6 +77,7 @@ export class HandoffDonor {
 
   private async handOff(requester: Connection, form: 'seed' | 'extended'): Promise<void> {
     const { server, state, log, socketPath, timeoutMs } = this.options;
+    await this.awayFromTheNextTick();
     // One atomic step: the value returned is the state, and no tick follows.
     const captured = state.freeze();
     const nextDeadlineNs = state.nextDeadline();
@@ -127,6 +130,19 @@ export class HandoffDonor {
     log.notice('Returning counter to client and terminating the process');
     log.info(`Handed over counter ${captured} and ${taken.detached.length} client connections`);
     await this.options.onHandedOff();
+  }
+
+  /**
+   * The successor ticks on from the deadline it receives: a handoff that
+   * began just before that deadline would make its first tick late. Such a
+   * handoff lets the tick happen first, so that it has (nearly) a whole
+   * period, or at least MAX_TICK_WAIT_NS, to complete.
+   */
+  private async awayFromTheNextTick(): Promise<void> {
+    const margin = this.options.periodNs / 2n < MAX_TICK_WAIT_NS ? this.options.periodNs / 2n : MAX_TICK_WAIT_NS;
+    const untilTick = this.options.state.nextDeadline() - process.hrtime.bigint();
+    if (untilTick <= 0n || untilTick >= margin) return;
+    await new Promise((resolve) => setTimeout(resolve, Number(untilTick) / 1e6 + 1));
   }
 
   /**
