@@ -46,18 +46,19 @@ export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env): LogForma
   }
 }
 
-export function createLogger(format: LogFormat, name = 'early-service'): Logger {
+/** `write` is where the lines go: stdout, unless a caller only wants to warm the code up. */
+export function createLogger(format: LogFormat, name = 'early-service', write = writeStdout): Logger {
   switch (format) {
     case 'journal':
       return byLevel((level) => (message) =>
-        writeStdout(`<${JOURNAL_PRIORITY[level]}>${message.replace(/\n/g, '\\n')}\n`));
+        write(`<${JOURNAL_PRIORITY[level]}>${message.replace(/\n/g, '\\n')}\n`));
     case 'pretty':
       return byLevel((level) => (message) =>
-        writeStdout(`${clock()} ${name}[${process.pid}]: ${PRETTY_PREFIX[level]}${message}\n`));
+        write(`${clock()} ${name}[${process.pid}]: ${PRETTY_PREFIX[level]}${message}\n`));
     case 'json': {
       const logger = pino(
         { name, level: 'debug', customLevels: { notice: 35 } },
-        { write: writeStdout },
+        { write },
       );
       return byLevel((level) => (message) => logger[level](message));
     }

@@ -25,7 +25,7 @@ export interface Report {
   requests: { answered: number; retried: number; failed: Record<string, number>; failureSamples: string[] };
   writes: { acknowledged: number; lost: number; lostSamples: string[] };
   ticks: { logged: number; gaps: number; repeated: number; samples: string[]; longestIntervalMs: number;
-    longestAcrossHandoffMs: number; timerDelayMs: number };
+    longestAcrossHandoffMs: number; acrossHandoffP99Ms: number; acrossHandoffOver110Percent: number; timerDelayMs: number };
   path: { polls: number; missing: number };
   oldProcesses: { exited: number; notZero: number };
   descriptors: { fresh: number; last: number };
@@ -43,6 +43,7 @@ export function analyse(data: RunData): Report {
   const samples: string[] = [];
   let longest = 0n;
   let longestAcross = 0n;
+  const across: bigint[] = [];
   let index = 0;
   for (const [p, processTicks] of data.ticksByProcess.entries()) {
     for (const [i, tick] of processTicks.entries()) {
@@ -50,7 +51,10 @@ export function analyse(data: RunData): Report {
         const previous = ticks[index - 1];
         const interval = tick.at - previous.at;
         if (interval > longest) longest = interval;
-        if (i === 0 && p > 0 && interval > longestAcross) longestAcross = interval;
+        if (i === 0 && p > 0) {
+          across.push(interval);
+          if (interval > longestAcross) longestAcross = interval;
+        }
         // Each value follows the one before, unless a client set it.
         if (tick.value !== previous.value + 1n && !set.has(tick.value)) {
           if (tick.value > previous.value) gaps++;
@@ -90,7 +94,9 @@ export function analyse(data: RunData): Report {
     requests: { answered: data.load.answered, retried: data.load.retried, failed, failureSamples: data.load.failureSamples },
     writes: { acknowledged: data.load.writes.length, lost: lost.length, lostSamples: lost.slice(0, 10).map((w) => String(w.value)) },
     ticks: { logged: ticks.length, gaps, repeated, samples, longestIntervalMs: toMs(longest),
-      longestAcrossHandoffMs: toMs(longestAcross), timerDelayMs: data.timerDelayMs },
+      longestAcrossHandoffMs: toMs(longestAcross), acrossHandoffP99Ms: toMs(percentileOf(across, 0.99)),
+      acrossHandoffOver110Percent: across.filter((ns) => ns * 10n > BigInt(Math.round(data.timerDelayMs * 1e6)) * 11n).length,
+      timerDelayMs: data.timerDelayMs },
     path: { polls: data.pathPolls, missing: data.pathMissing },
     oldProcesses: { exited: data.oldExits.length, notZero },
     descriptors: { fresh: data.fresh.fds, last: data.last.fds },
@@ -103,6 +109,11 @@ export function analyse(data: RunData): Report {
 
 const toMs = (ns: bigint): number => Math.round(Number(ns) / 1e4) / 100;
 
+function percentileOf(values: bigint[], p: number): bigint {
+  const sorted = [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted.length === 0 ? 0n : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
 export function formatReport(report: Report): string {
   const failed = Object.entries(report.requests.failed).map(([k, v]) => `${k} ${v}`).join(', ') || '0';
   const rows: Array<[string, string]> = [
@@ -113,8 +124,9 @@ export function formatReport(report: Report): string {
     ['writes acknowledged / lost', `${report.writes.acknowledged} / ${report.writes.lost}`],
     ['ticks logged', String(report.ticks.logged)],
     ['tick gaps / repeated', `${report.ticks.gaps} / ${report.ticks.repeated}`],
-    ['longest tick interval', `${report.ticks.longestIntervalMs} ms (period ${report.ticks.timerDelayMs} ms); ` +
-      `across a handoff ${report.ticks.longestAcrossHandoffMs} ms`],
+    ['longest tick interval', `${report.ticks.longestIntervalMs} ms (period ${report.ticks.timerDelayMs} ms)`],
+    ['interval across a handoff', `p99 ${report.ticks.acrossHandoffP99Ms} ms, max ${report.ticks.longestAcrossHandoffMs} ms, ` +
+      `${report.ticks.acrossHandoffOver110Percent} over 1.1 periods`],
     ['socket path missing', `${report.path.missing} of ${report.path.polls} polls`],
     ['old processes exited / not 0', `${report.oldProcesses.exited} / ${report.oldProcesses.notZero}`],
     ['descriptors fresh / last', `${report.descriptors.fresh} / ${report.descriptors.last}`],
