@@ -69,6 +69,8 @@ test('hostile clients leave the server, the ticker and the counter intact', asyn
   const sock = path.join(tempDir(t), 's.sock');
   const service = await startServing(sock, ['-d', '20']);
   t.after(() => service.stop());
+  // Once the ticker thread runs, every descriptor of a serving process exists.
+  await service.waitForLine(/^\d+$/);
   const fdsBefore = openFds(service.pid);
 
   // Non-UTF-8 bytes, NULs, a lone CR, empty lines.

@@ -123,6 +123,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   server.serve(openListener(socketPath));
   authorization.readOwner();
   log.notice(`Listening on UNIX socket ${socketPath}`);
+  // Let the event loop take the first clients before the ticker thread is loaded.
+  await new Promise((resolve) => setImmediate(resolve));
   await ticker.start();
   // Clients may have set the counter while the ticker thread started.
   startTicking(state.load());

@@ -2,7 +2,7 @@
 // it if that thread fails. The counter and the next deadline live in shared
 // memory, so a restarted ticker carries on from where the failed one was.
 import path from 'node:path';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { LogFormat, Logger } from '../ipc/log-line';
 import type { SharedState } from '../ipc/shared-state';
 import type { TickerTask } from '../workers/ticker';
@@ -10,7 +10,7 @@ import type { TickerTask } from '../workers/ticker';
 const RESTART_DELAY_MS = 100;
 
 export class TickerSupervisor {
-  private readonly pool: Piscina;
+  private pool: Piscina | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -18,8 +18,14 @@ export class TickerSupervisor {
     private readonly state: SharedState,
     private readonly task: Omit<TickerTask, 'buffer'> & { logFormat: LogFormat },
     private readonly log: Logger,
-  ) {
-    this.pool = new Piscina({
+  ) {}
+
+  /** Starts the ticker; resolves once its loop runs. */
+  async start(): Promise<void> {
+    // piscina is loaded here, after the server answers its first clients.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Piscina: Pool } = require('piscina') as typeof import('piscina');
+    this.pool = new Pool({
       filename: path.join(__dirname, '..', 'workers', 'ticker.js'),
       minThreads: 1,
       maxThreads: 1,
@@ -27,17 +33,13 @@ export class TickerSupervisor {
       // Atomics signalling between tasks would never be used.
       atomics: 'disabled',
     });
-  }
-
-  /** Starts the ticker; resolves once its loop runs. */
-  async start(): Promise<void> {
     this.run();
     await this.state.tickerReady();
   }
 
   private run(): void {
     const task: TickerTask = { buffer: this.state.buffer, ...this.task };
-    this.running = this.pool.run(task).then(
+    this.running = this.pool!.run(task).then(
       () => undefined,
       (error: unknown) => {
         if (this.stopping) return;
@@ -52,6 +54,6 @@ export class TickerSupervisor {
     this.stopping = true;
     this.state.requestStop();
     await this.running;
-    await this.pool.destroy();
+    await this.pool?.destroy();
   }
 }
