@@ -1,7 +1,7 @@
 // How log lines reach stdout, for both threads. Writes are synchronous (a line
 // is on its way before the next instruction; the ticker cannot yield to an
 // asynchronous writer anyway), and never throw: a full non-blocking pipe or a
-// closed stdout costs the line, counted, never the counter or the server.
+// closed stdout costs the line, never the counter or the server.
 import fs from 'node:fs';
 import type pinoModule from 'pino';
 
@@ -16,17 +16,12 @@ export type Logger = Record<Level, (message: string) => void>;
 const JOURNAL_PRIORITY: Record<Level, number> = { error: 3, warn: 4, notice: 5, info: 6, debug: 7 };
 const PRETTY_PREFIX: Record<Level, string> = { error: 'error: ', warn: 'warning: ', notice: '', info: '', debug: 'debug: ' };
 
-let droppedLines = 0;
-
-/** Lines lost because stdout could not take them. */
-export const droppedLogLines = (): number => droppedLines;
-
 export function writeStdout(text: string): void {
   try {
     fs.writeSync(1, text);
   } catch {
-    // EAGAIN (stdout is a full non-blocking pipe) or EPIPE (nobody reads).
-    droppedLines++;
+    // EAGAIN (stdout is a full non-blocking pipe) or EPIPE (nobody reads):
+    // the line is lost, nothing else.
   }
 }
 
