@@ -97,6 +97,7 @@ export function buildProgram(version: string): Command {
     .addOption(new Option('--handoff-allow-uid <uid>',
       'also obey handoff requests from this uid (repeatable; root, our own uid and the socket owner always may)')
       .argParser(collectUid).default([]))
+    .addHelpText('after', '\nThe stress tool that ships with it: early-service stress --help')
     .allowExcessArguments(false);
 }
 
