@@ -2,7 +2,7 @@
 // at each phase. Fault injection: EARLY_SERVICE_FAULT=stop-<point> makes a
 // successor stop itself (SIGSTOP) at that point, for the test to kill it there.
 import assert from 'node:assert/strict';
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import path from 'node:path';
 import { Client, type Service, findGap, request, sleep, startService, startServing, tempDir } from './helpers';
 
@@ -24,12 +24,18 @@ async function assertStillServing(old: Service, sock: string, client: Client): P
   assert.equal(old.child.exitCode, null);
 }
 
-test('(a) successor killed before it asks: nothing happens to the service', async (t) => {
+/** A serving instance and one persistent client of it, both cleaned up after the test. */
+async function servingWithClient(t: TestContext): Promise<{ sock: string; old: Service; client: Client }> {
   const sock = path.join(tempDir(t), 's.sock');
   const old = await startServing(sock, DELAY);
   t.after(() => old.stop());
   const client = await Client.connect(sock);
   t.after(() => client.close());
+  return { sock, old, client };
+}
+
+test('(a) successor killed before it asks: nothing happens to the service', async (t) => {
+  const { sock, old, client } = await servingWithClient(t);
   const next = successor(sock, 'stop-before-request');
   t.after(() => next.stop());
   await next.waitForLine(/^fault injection: stopping before request$/);
@@ -39,11 +45,7 @@ test('(a) successor killed before it asks: nothing happens to the service', asyn
 });
 
 test('(b) successor killed after receiving everything, before its commit: the old process takes it all back', async (t) => {
-  const sock = path.join(tempDir(t), 's.sock');
-  const old = await startServing(sock, DELAY);
-  t.after(() => old.stop());
-  const client = await Client.connect(sock);
-  t.after(() => client.close());
+  const { sock, old, client } = await servingWithClient(t);
   assert.match(await client.ask('set_counter 1000'), /^previous value \d+$/);
   const next = successor(sock, 'stop-after-receive');
   t.after(() => next.stop());
@@ -84,11 +86,7 @@ test('(c) successor killed after its commit: the old process has let go and exit
 });
 
 test('old process killed after sending everything: the successor keeps what it received', async (t) => {
-  const sock = path.join(tempDir(t), 's.sock');
-  const old = await startServing(sock, DELAY);
-  t.after(() => old.stop());
-  const client = await Client.connect(sock);
-  t.after(() => client.close());
+  const { sock, old, client } = await servingWithClient(t);
   await client.ask('get_counter');
   const next = successor(sock, 'stop-after-receive');
   t.after(() => next.stop());
