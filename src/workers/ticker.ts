@@ -19,18 +19,13 @@ export interface TickerTask {
   logFormat: LogFormat;
 }
 
-export interface TickerResult {
-  ticks: number;
-}
-
-function runTicker(task: TickerTask): TickerResult {
+function runTicker(task: TickerTask): void {
   // Without this, every sleep may end up to 50 us late (the default slack).
   addon.setTimerSlack(1);
   const state = new SharedState(task.buffer);
   const log = createLogger(task.logFormat);
   const period = task.periodNs;
   const logValue = (value: bigint): void => log.info(String(value));
-  let ticks = 0;
 
   warmUp(task.logFormat);
   state.markReady();
@@ -39,7 +34,7 @@ function runTicker(task: TickerTask): TickerResult {
     // sleep below return at once, so no wake-up is ever missed.
     const generation = state.wakeGeneration();
     const runState = state.runState();
-    if (runState === STOP) return { ticks };
+    if (runState === STOP) return;
     if (runState === HOLD) {
       state.sleep(generation, Infinity);
       continue;
@@ -55,7 +50,6 @@ function runTicker(task: TickerTask): TickerResult {
       state.sleep(generation, Infinity);
       continue;
     }
-    ticks++;
     let next = deadline + period;
     if (next <= now) {
       const missed = (now - deadline) / period;
