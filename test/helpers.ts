@@ -7,6 +7,8 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'src', 'supervisor', 'main.js');
+/** The installable single-file build (`npm run build`). */
+export const BUNDLE = path.join(ROOT, 'dist', 'bundle', 'early-service.js');
 
 /** A fresh directory for one test's socket, removed when the test ends. */
 export function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -30,11 +32,11 @@ export interface Service {
 
 const TICK = /^-?[0-9]+$/;
 
-/** Starts `node main.js args` with journal-style output and collects its lines. */
-export function startService(args: string[], env: NodeJS.ProcessEnv = {}): Service {
+/** Starts `node main.js args` (or another build) with journal-style output and collects its lines. */
+export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main = MAIN): Service {
   const childEnv = { ...process.env, ...env };
   delete childEnv.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [MAIN, '--log-format', 'journal', ...args], {
+  const child = spawn(process.execPath, [main, '--log-format', 'journal', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'], env: childEnv,
   });
   const lines: string[] = [];
@@ -88,8 +90,9 @@ export function startService(args: string[], env: NodeJS.ProcessEnv = {}): Servi
 }
 
 /** Starts a serving instance and waits until it listens. */
-export async function startServing(socketPath: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Service> {
-  const service = startService(['-s', socketPath, ...extra], env);
+export async function startServing(socketPath: string, extra: string[] = [], env?: NodeJS.ProcessEnv,
+  main = MAIN): Promise<Service> {
+  const service = startService(['-s', socketPath, ...extra], env, main);
   await service.waitForLine(/^Listening on UNIX socket /);
   return service;
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import test from 'node:test';
-import { addon } from '../src/ipc/addon';
+import { addon } from '../src/supervisor/native';
 import { Client, openFds, request, sleep, startService, startServing, tempDir } from './helpers';
 
 const STILL = ['-d', '60000'];

@@ -1,6 +1,8 @@
 // Typed binding to the native addon (src/ipc/native/early_service.c).
-// Loaded once, at start-up: after switch-root its file may no longer exist.
+// Loaded once per thread, at start-up: after switch-root its file may no
+// longer exist (see loadAddon).
 import path from 'node:path';
+import { BUNDLED } from './bundled';
 
 export interface ReceivedFd {
   /** The one data byte that carried the descriptors (GIO sends a NUL). */
@@ -19,6 +21,9 @@ export interface PeerCredentials {
 export interface Addon {
   listenUnix(socketPath: string, backlog: number): number;
   connectUnix(socketPath: string, timeoutMs: number): number;
+  /** A datagram socket connected to `address` ('@…' = abstract namespace). */
+  connectDatagram(address: string): number;
+  sendDatagram(fd: number, data: Buffer): void;
   writeAll(fd: number, data: Buffer, timeoutMs: number): void;
   readLine(fd: number, maxBytes: number, timeoutMs: number): Buffer;
   sendFd(socketFd: number, fdToSend: number, byte: number, timeoutMs: number): void;
@@ -43,9 +48,22 @@ export function isSystemError(error: unknown, code?: string): error is SystemErr
     (code === undefined || (error as SystemError).code === code);
 }
 
-// The build writes the addon to <package root>/build/Release; this file is
-// compiled to <package root>/dist/src/ipc.
-const addonPath = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'early_service.node');
+/**
+ * The addon's file: next to the bundle in an install tree, in node-gyp's
+ * build/Release when running tsc's output (dist/src/ipc).
+ */
+export const ADDON_PATH = BUNDLED
+  ? path.join(__dirname, 'early_service.node')
+  : path.join(__dirname, '..', '..', '..', 'build', 'Release', 'early_service.node');
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const addon: Addon = require(addonPath) as Addon;
+/**
+ * Loads the addon with dlopen under exactly this name. A worker thread that
+ * starts after switch-root, when the file is gone, passes the same string:
+ * the dynamic loader finds the library already loaded under that name and
+ * never looks for the file (require() would, and fail).
+ */
+export function loadAddon(file: string = ADDON_PATH): Addon {
+  const module = { exports: {} };
+  process.dlopen(module, file);
+  return module.exports as Addon;
+}

@@ -28,12 +28,18 @@ const TICK_IN_PROGRESS = 1;
 const WAKE = 2;
 /** Set by the ticker once its loop runs. */
 const TICKER_READY = 3;
-const INT_SLOTS = 4;
+/** A fault the tests ask the ticker thread to act out (TICKER_FAULTS); 0 = none. */
+const FAULT = 4;
+const INT_SLOTS = 5;
 
 /** Not started yet: the ticker waits (a zeroed buffer starts here). */
 export const HOLD = 0;
 export const RUN = 1;
 export const STOP = 2;
+
+/** Faults for tests: the thread exits (as if it crashed), or stops ticking (as if it hung). */
+export const TICKER_FAULTS = { exit: 1, hang: 2 } as const;
+export type TickerFault = keyof typeof TICKER_FAULTS;
 
 export class SharedState {
   readonly buffer: SharedArrayBuffer;
@@ -99,6 +105,21 @@ export class SharedState {
     this.wakeTicker();
   }
 
+  /**
+   * Whether the ticker keeps its schedule: true while it holds, is frozen or
+   * stopping, or its next deadline is less than `toleranceNs` past. A stuck
+   * ticker thread leaves a deadline in the past.
+   */
+  tickerOnSchedule(nowNs: bigint, toleranceNs: bigint): boolean {
+    if (Atomics.load(this.int, RUN_STATE) !== RUN || this.load() === FROZEN) return true;
+    return nowNs < Atomics.load(this.big, NEXT_DEADLINE_NS) + toleranceNs;
+  }
+
+  injectTickerFault(fault: TickerFault): void {
+    Atomics.store(this.int, FAULT, TICKER_FAULTS[fault]);
+    this.wakeTicker();
+  }
+
   requestStop(): void {
     Atomics.store(this.int, RUN_STATE, STOP);
     this.wakeTicker();
@@ -130,6 +151,11 @@ export class SharedState {
   /** Sleeps until woken by the supervisor or until `timeoutMs` passed. */
   sleep(generation: number, timeoutMs: number): void {
     Atomics.wait(this.int, WAKE, generation, timeoutMs);
+  }
+
+  /** The fault asked for, once (0 when none). */
+  takeFault(): number {
+    return Atomics.exchange(this.int, FAULT, 0);
   }
 
   markReady(): void {

@@ -3,8 +3,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { BUNDLED } from '../ipc/bundled';
 
-const MAIN = path.join(__dirname, '..', 'supervisor', 'main.js');
+// The stress tool ships inside the daemon: it starts the very file it runs from.
+const MAIN = BUNDLED ? process.argv[1]! : path.join(__dirname, '..', 'supervisor', 'main.js');
 
 export interface Tick {
   value: bigint;

@@ -2,7 +2,7 @@
 // connection and the counter, so it is obeyed only from root, this process's
 // own user, the owner of the socket file, or a uid the operator allowed.
 import fs from 'node:fs';
-import { addon } from '../ipc/addon';
+import { addon } from './native';
 
 export interface Peer {
   pid: number;

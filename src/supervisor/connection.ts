@@ -1,7 +1,7 @@
 // One accepted client connection: splits its bytes into lines, answers each in
 // order, and closes only after everything it answered has been written.
 import type net from 'node:net';
-import { addon } from '../ipc/addon';
+import { addon } from './native';
 import { LineReader, REPLY_LINE_TOO_LONG } from '../ipc/protocol';
 
 /** What a line handler returns: the reply, or HOLD to answer it later. */

@@ -2,7 +2,8 @@
 // server.listen(path): libuv unlinks a path it bound when that server closes,
 // which would delete the socket a successor is serving on.
 import fs from 'node:fs';
-import { addon, isSystemError } from '../ipc/addon';
+import { isSystemError } from '../ipc/addon';
+import { addon } from './native';
 
 export const LISTEN_BACKLOG = 1024;
 const PROBE_TIMEOUT_MS = 200;

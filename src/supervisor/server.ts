@@ -2,7 +2,7 @@
 // given (created by openListener() or received in a handoff), the commands of
 // the protocol, and the connections it has accepted.
 import net from 'node:net';
-import { addon } from '../ipc/addon';
+import { addon } from './native';
 import type { Logger } from '../ipc/log-line';
 import {
   type Command, REPLY_HANDING_OFF, REPLY_INVALID_COMMAND, REPLY_INVALID_NUMBER,

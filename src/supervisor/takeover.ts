@@ -6,7 +6,8 @@
 //
 // In the extended form nothing received is used before commit() succeeded:
 // until then the predecessor may still take it all back.
-import { addon, isSystemError } from '../ipc/addon';
+import { isSystemError } from '../ipc/addon';
+import { addon } from './native';
 import { HANDOFF_REQUEST, parseCounter } from '../ipc/protocol';
 import {
   COMMIT, EXTENDED_REQUEST, type StateRecord, parseConnectionRecord, parseEndRecord, parseStateRecord,

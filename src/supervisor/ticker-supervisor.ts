@@ -3,6 +3,8 @@
 // memory, so a restarted ticker carries on from where the failed one was.
 import path from 'node:path';
 import type { Piscina } from 'piscina';
+import { ADDON_PATH } from '../ipc/addon';
+import { BUNDLED, BUNDLED_TICKER_TASK } from '../ipc/bundled';
 import type { LogFormat, Logger } from '../ipc/log-line';
 import type { SharedState } from '../ipc/shared-state';
 import type { TickerTask } from '../workers/ticker';
@@ -16,7 +18,7 @@ export class TickerSupervisor {
 
   constructor(
     private readonly state: SharedState,
-    private readonly task: Omit<TickerTask, 'buffer'> & { logFormat: LogFormat },
+    private readonly task: Omit<TickerTask, 'buffer' | 'addonPath'> & { logFormat: LogFormat },
     private readonly log: Logger,
   ) {}
 
@@ -26,7 +28,8 @@ export class TickerSupervisor {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Piscina: Pool } = require('piscina') as typeof import('piscina');
     this.pool = new Pool({
-      filename: path.join(__dirname, '..', 'workers', 'ticker.js'),
+      // The bundle holds the ticker in memory (see src/supervisor/thread-source.ts).
+      filename: BUNDLED ? BUNDLED_TICKER_TASK : path.join(__dirname, '..', 'workers', 'ticker.js'),
       minThreads: 1,
       maxThreads: 1,
       // The task holds its thread for the life of the process; piscina's own
@@ -38,7 +41,7 @@ export class TickerSupervisor {
   }
 
   private run(): void {
-    const task: TickerTask = { buffer: this.state.buffer, ...this.task };
+    const task: TickerTask = { buffer: this.state.buffer, addonPath: ADDON_PATH, ...this.task };
     this.running = this.pool!.run(task).then(
       () => undefined,
       (error: unknown) => {

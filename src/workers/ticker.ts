@@ -9,19 +9,21 @@
 // grid points already past are skipped and counted ("missed ticks"); the
 // counter still moves by exactly one per logged line, so values stay
 // consecutive, in this process and across a handoff.
-import { addon } from '../ipc/addon';
+import { loadAddon } from '../ipc/addon';
 import { createLogger, type LogFormat } from '../ipc/log-line';
-import { HOLD, SharedState, STOP } from '../ipc/shared-state';
+import { HOLD, SharedState, STOP, TICKER_FAULTS } from '../ipc/shared-state';
 
 export interface TickerTask {
   buffer: SharedArrayBuffer;
   periodNs: bigint;
   logFormat: LogFormat;
+  /** The main thread's addon path: loading it by that name never touches the disk again. */
+  addonPath: string;
 }
 
 function runTicker(task: TickerTask): void {
   // Without this, every sleep may end up to 50 us late (the default slack).
-  addon.setTimerSlack(1);
+  loadAddon(task.addonPath).setTimerSlack(1);
   const state = new SharedState(task.buffer);
   const log = createLogger(task.logFormat);
   const period = task.periodNs;
@@ -35,6 +37,7 @@ function runTicker(task: TickerTask): void {
     const generation = state.wakeGeneration();
     const runState = state.runState();
     if (runState === STOP) return;
+    actOutFault(state.takeFault());
     if (runState === HOLD) {
       state.sleep(generation, Infinity);
       continue;
@@ -60,6 +63,13 @@ function runTicker(task: TickerTask): void {
     // The supervisor may have published a new deadline meanwhile; it wins.
     state.advanceDeadline(deadline, next);
   }
+}
+
+/** Test faults (EARLY_SERVICE_FAULT=ticker-exit|ticker-hang, on SIGUSR2). */
+function actOutFault(fault: number): void {
+  // In a worker thread, process.exit ends the thread only: a crash as piscina sees one.
+  if (fault === TICKER_FAULTS.exit) process.exit(70);
+  if (fault === TICKER_FAULTS.hang) for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }
 
 /**
