@@ -17,6 +17,9 @@ export interface Config {
   handoffTimeoutMs: number;
   /** Besides root, our own uid and the socket file's owner. */
   handoffAllowedUids: number[];
+  /** Where the counter is saved, and resumed from when there is no predecessor. */
+  stateFile: string | undefined;
+  stateSaveIntervalMs: number;
 }
 
 export const MIN_TIMER_DELAY_MS = 0.01;
@@ -75,6 +78,14 @@ function parseTimeout(text: string): number {
   return value;
 }
 
+function parseSaveInterval(text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < 10 || value > 3_600_000) {
+    throw new InvalidArgumentError('expected whole milliseconds from 10 to 3600000.');
+  }
+  return value;
+}
+
 export function buildProgram(version: string): Command {
   return new Command('early-service')
     .description('Ticks a counter and serves it on a UNIX socket; hands both over from the initrd instance ' +
@@ -97,6 +108,10 @@ export function buildProgram(version: string): Command {
     .addOption(new Option('--handoff-allow-uid <uid>',
       'also obey handoff requests from this uid (repeatable; root, our own uid and the socket owner always may)')
       .argParser(collectUid).default([]))
+    .addOption(new Option('--state-file <path>', 'save the counter here (atomically) and resume from it '
+      + 'when starting with no predecessor'))
+    .addOption(new Option('--state-save-interval <ms>', 'with --state-file: save a changed counter this often')
+      .argParser(parseSaveInterval).default(1000))
     .addHelpText('after', '\nThe stress tool that ships with it: early-service stress --help')
     .allowExcessArguments(false);
 }
@@ -110,6 +125,8 @@ interface RawOptions {
   logFormat?: LogFormat;
   handoffTimeout: number;
   handoffAllowUid: number[];
+  stateFile?: string;
+  stateSaveInterval: number;
 }
 
 /** Parses `args` (without node and the script); exits the process on errors. */
@@ -133,5 +150,7 @@ export function parseCli(args: readonly string[], version: string): Config {
     logFormat: options.logFormat ?? defaultLogFormat(),
     handoffTimeoutMs: options.handoffTimeout,
     handoffAllowedUids: options.handoffAllowUid,
+    stateFile: options.stateFile,
+    stateSaveIntervalMs: options.stateSaveInterval,
   };
 }

@@ -13,7 +13,7 @@
 // successor commits. If it does not (it died, closed, or let the handoff
 // timeout pass), this process takes everything back and carries on as if
 // nothing happened: same counter, same tick grid, same connections.
-import { addon } from '../ipc/addon';
+import { addon } from './native';
 import type { Logger } from '../ipc/log-line';
 import { REPLY_HANDOFF_IN_PROGRESS, REPLY_NOT_AUTHORIZED, formatCounter } from '../ipc/protocol';
 import type { SharedState } from '../ipc/shared-state';
@@ -39,6 +39,8 @@ export interface DonorOptions {
   generation: () => number;
   /** Called once the socket and the state belong to the successor; must end the process. */
   onHandedOff: () => Promise<void>;
+  /** Where the handoff stands, in words (for systemd's STATUS=). */
+  onProgress?: (text: string) => void;
 }
 
 /** What a handoff took from this process, to give back if it does not complete. */
@@ -72,6 +74,7 @@ export class HandoffDonor {
       return;
     }
     this.busy = true;
+    this.options.onProgress?.(`handing off to pid ${peer.pid}`);
     void this.handOff(connection, form);
   }
 
@@ -171,6 +174,7 @@ export class HandoffDonor {
     for (const { connection, unread } of taken.detached) connection.reattach(unread);
     state.unfreeze(taken.captured);
     this.busy = false;
+    this.options.onProgress?.(`serving; the last handoff was rolled back (${why})`);
   }
 
   private send(requester: Connection, record: string): void {

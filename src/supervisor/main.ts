@@ -3,14 +3,17 @@
 // the connections and the handoff; the ticker thread owns the tick schedule.
 import './process-title';
 import { type Config, parseCli } from './cli';
-import { addon } from '../ipc/addon';
+import { addon } from './native';
 import { createLogger, type Logger } from '../ipc/log-line';
-import { SharedState } from '../ipc/shared-state';
+import { FROZEN, SharedState } from '../ipc/shared-state';
 import { HandoffAuthorization } from './authorization';
 import { HandoffDonor } from './handoff-donor';
 import { HandoffError, type Takeover, takeOver } from './takeover';
 import { StartupError, openListener } from './listener';
 import { Server } from './server';
+import { Notifier, watchdogIntervalMs } from './notify';
+import { StateFile } from './state-file';
+import { StatusReporter, detectRole } from './status-reporter';
 import { TickerSupervisor } from './ticker-supervisor';
 
 /** How long a connection of a stopping process may take to send its last request. */
@@ -43,14 +46,28 @@ async function run(config: Config, log: Logger): Promise<void> {
   const state = new SharedState();
   const ticker = new TickerSupervisor(state, { periodNs: config.periodNs, logFormat: config.logFormat }, log);
   const server = new Server(state, log);
+  const notifier = Notifier.fromEnvironment(log);
+  const reporter = notifier && new StatusReporter(notifier, state, detectRole(), watchdogIntervalMs());
+  const stateFile = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
+  const saveState = (value: bigint): Promise<void> =>
+    stateFile?.save(value, (message) => log.error(message)) ?? Promise.resolve();
   // The ticker thread waits until it is told to start, once it runs: its
   // first tick comes one period after this moment, not late by its start-up.
-  const startTicking = (counter: bigint, firstDeadlineNs = process.hrtime.bigint() + config.periodNs): void =>
+  const startTicking = (counter: bigint, firstDeadlineNs = process.hrtime.bigint() + config.periodNs): void => {
     state.start(counter, firstDeadlineNs);
+    if (stateFile !== undefined) {
+      void saveState(counter);
+      setInterval(() => {
+        const value = state.load();
+        if (value !== FROZEN) void saveState(value);
+      }, config.stateSaveIntervalMs).unref();
+    }
+  };
 
   let finishing = false;
   const finish = async (why: string, exitCode = 0): Promise<never> => {
     finishing = true;
+    reporter?.stopping(why);
     await server.drain(DRAIN_GRACE_MS, DRAIN_TIMEOUT_MS);
     await ticker.stop();
     log.info(why);
@@ -63,17 +80,38 @@ async function run(config: Config, log: Logger): Promise<void> {
     const last = state.freeze();
     server.setCapturedValue(last);
     if (config.socketPath !== undefined) addon.close(server.stopAccepting());
-    void finish(`Stopped by ${signal}; the counter was ${last}`);
+    // The last value goes to disk before the process ends; a failure is logged.
+    void saveState(last).then(() => finish(`Stopped by ${signal}; the counter was ${last}`));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  injectTickerFault(state, log);
+
+  // With no predecessor to take over from, the saved counter (if any) is where to go on from.
+  const resumeValue = (): bigint => {
+    if (stateFile === undefined) return state.load();
+    const saved = stateFile.load();
+    switch (saved.kind) {
+      case 'loaded':
+        log.notice(`Resuming from ${stateFile.file}: counter ${saved.counter} (saved ${saved.saved})`);
+        return saved.counter;
+      case 'missing':
+        log.info(`No saved counter in ${stateFile.file} yet; starting from ${state.load()}`);
+        return state.load();
+      case 'rejected':
+        log.warn(`Ignoring ${stateFile.file}: ${saved.reason}; starting from ${state.load()}`);
+        return state.load();
+    }
+  };
 
   let donor: HandoffDonor | undefined;
   const socketPath = config.socketPath;
   if (socketPath === undefined) {
     log.info('Not listening on a UNIX socket.');
+    const counter = resumeValue();
     await ticker.start();
-    startTicking(state.load());
+    startTicking(counter);
+    reporter?.ready('ticking, not listening on a socket');
     return;
   }
 
@@ -84,6 +122,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     authorization,
     generation: () => generation,
     onHandedOff: () => finish('Handed off; exiting'),
+    onProgress: (text) => reporter?.handoffState(text),
   });
   server.onHandoffRequest = (connection, form) => donor?.handle(connection, form);
 
@@ -110,19 +149,25 @@ async function run(config: Config, log: Logger): Promise<void> {
       server.serve(received.listenFd);
       authorization.readOwner();
       for (const { fd, unread } of received.connections) server.adopt(fd, unread);
+      const from = received.state === undefined ? 'a predecessor' : `pid ${received.state.pid}`;
       if (received.state !== undefined) {
         generation = received.state.generation;
         log.info(`Took over from pid ${received.state.pid} at counter ${received.counter} ` +
           `with ${received.connections.length} client connections (handoff #${generation}` +
           `${received.partial ? ', partial: the predecessor died during it' : ''})`);
       }
+      reporter?.ready(`serving; took over from ${from}`);
       return;
     }
   }
 
+  const counter = resumeValue();
   server.serve(openListener(socketPath));
   authorization.readOwner();
   log.notice(`Listening on UNIX socket ${socketPath}`);
+  // Clients may set the counter before the ticker runs; the value resumed is the start.
+  state.set(counter);
+  reporter?.ready('serving; started fresh');
   // Let the event loop take the first clients before the ticker thread is loaded.
   await new Promise((resolve) => setImmediate(resolve));
   await ticker.start();
@@ -139,6 +184,16 @@ function injectFault(point: 'before-request' | 'after-receive' | 'after-commit',
   if (process.env.EARLY_SERVICE_FAULT !== `stop-${point}`) return;
   log.notice(`fault injection: stopping ${point.replace('-', ' ')}`);
   process.kill(process.pid, 'SIGSTOP');
+}
+
+/** EARLY_SERVICE_FAULT=ticker-exit|ticker-hang: on SIGUSR2, the ticker thread crashes or hangs. */
+function injectTickerFault(state: SharedState, log: Logger): void {
+  const fault = process.env.EARLY_SERVICE_FAULT;
+  if (fault !== 'ticker-exit' && fault !== 'ticker-hang') return;
+  process.on('SIGUSR2', () => {
+    log.notice(`fault injection: ${fault}`);
+    state.injectTickerFault(fault === 'ticker-exit' ? 'exit' : 'hang');
+  });
 }
 
 void main();

@@ -196,6 +196,54 @@ static napi_value connect_unix(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// connectDatagram(address) -> fd of a close-on-exec datagram socket connected
+// to `address` ('@name' for the abstract namespace). Connected once, it keeps
+// reaching its peer after the path stops resolving (after switch-root the
+// initrd's processes see an empty root, /run/systemd/notify included).
+static napi_value connect_datagram(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct sockaddr_un addr;
+  socklen_t len;
+  char path[256];
+  if (!get_args(env, info, 1, argv) ||
+      !get_address(env, argv[0], &addr, &len, path, sizeof(path)))
+    return NULL;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return throw_errno(env, errno, "socket", NULL);
+  int rc;
+  do
+    rc = connect(fd, (struct sockaddr *)&addr, len);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "connect", path);
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// sendDatagram(fd, buffer): one datagram on a connected socket, never
+// blocking (EAGAIN is thrown: a notification is not worth a stall).
+static napi_value send_datagram(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  void *data;
+  size_t size;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &size));
+  ssize_t n;
+  do
+    n = send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return throw_errno(env, errno, "send", NULL);
+  return NULL;
+}
+
 // writeAll(fd, buffer, timeoutMs): writes every byte or throws.
 static napi_value write_all(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -490,6 +538,8 @@ NAPI_MODULE_INIT() {
   } functions[] = {
       {"listenUnix", listen_unix},
       {"connectUnix", connect_unix},
+      {"connectDatagram", connect_datagram},
+      {"sendDatagram", send_datagram},
       {"writeAll", write_all},
       {"readLine", read_line},
       {"sendFd", send_fd},

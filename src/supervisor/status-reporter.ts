@@ -1,0 +1,61 @@
+// What systemd is told while the service runs: the STATUS= line (`systemctl
+// status` shows it) with the counter, this instance's role and where the
+// handoff stands, refreshed every second, and WATCHDOG=1 pings while the
+// ticker thread keeps its schedule. A stuck ticker gets no ping, so systemd's
+// watchdog (WatchdogSec=) restarts the service.
+import fs from 'node:fs';
+import { FROZEN, type SharedState } from '../ipc/shared-state';
+import type { Notifier } from './notify';
+
+const STATUS_INTERVAL_MS = 1000;
+
+/** Where this instance runs: systemd's own test for an initrd is /etc/initrd-release. */
+export function detectRole(): 'initrd' | 'rootfs' {
+  return fs.existsSync('/etc/initrd-release') ? 'initrd' : 'rootfs';
+}
+
+export class StatusReporter {
+  private handoff = 'no handoff yet';
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly notifier: Notifier,
+    private readonly state: SharedState,
+    private readonly role: string,
+    private readonly watchdogMs: number | undefined,
+  ) {}
+
+  /** READY=1 with the first status; from now on status and watchdog run by themselves. */
+  ready(handoff?: string): void {
+    if (handoff !== undefined) this.handoff = handoff;
+    this.notifier.ready(this.text());
+    this.timers.push(setInterval(() => this.notifier.status(this.text()), STATUS_INTERVAL_MS).unref());
+    if (this.watchdogMs !== undefined) {
+      // Ping at half the interval, as sd_watchdog_enabled(3) advises. The
+      // ticker may be behind by half an interval before it counts as stuck:
+      // more than a respawn of its thread takes, less than systemd waits.
+      const toleranceNs = BigInt(Math.round(this.watchdogMs * 1e6 / 2));
+      this.timers.push(setInterval(() => {
+        if (this.state.tickerOnSchedule(process.hrtime.bigint(), toleranceNs)) this.notifier.watchdog();
+      }, this.watchdogMs / 2).unref());
+    }
+  }
+
+  /** A new handoff state, told at once. */
+  handoffState(text: string): void {
+    this.handoff = text;
+    this.notifier.status(this.text());
+  }
+
+  /** STOPPING=1; no status or ping after it. */
+  stopping(text: string): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.notifier.stopping(`${this.role} instance; ${text}`);
+  }
+
+  private text(): string {
+    const counter = this.state.load();
+    return `counter ${counter === FROZEN ? 'held for the handoff' : counter}; ${this.role} instance; ${this.handoff}`;
+  }
+}
