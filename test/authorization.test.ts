@@ -65,3 +65,20 @@ test('the owner of the socket file may take over', async (t) => {
   assert.equal(requestAsNobody(sock, 'pass_state_and_terminate\n', 1), '\x000\n');
   assert.equal((await service.exited).code, 0);
 });
+
+test('a chown of the socket after its path stopped resolving (as after switch-root) still counts', async (t) => {
+  const sock = openSocketDir(t);
+  const service = await startServing(sock, ['-d', '60000']);
+  t.after(() => service.stop());
+  // The server's path no longer leads to its directory (the initrd's root is
+  // emptied at switch-root; /run lives on under the new root)...
+  const moved = `${path.dirname(sock)}-moved`;
+  fs.renameSync(path.dirname(sock), moved);
+  t.after(() => fs.rmSync(moved, { recursive: true, force: true }));
+  const movedSock = path.join(moved, path.basename(sock));
+  // ...and then systemd hands directory and socket to the service user.
+  fs.chmodSync(movedSock, 0o777);
+  fs.chownSync(movedSock, NOBODY, NOBODY);
+  assert.equal(requestAsNobody(movedSock, 'pass_state_and_terminate\n', 1), '\x000\n');
+  assert.equal((await service.exited).code, 0);
+});

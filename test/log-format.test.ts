@@ -6,15 +6,21 @@ import path from 'node:path';
 import test from 'node:test';
 import { MAIN, sleep, tempDir } from './helpers';
 
-/** Runs the service for `ms` with stdout on a file, as systemd would connect a stream. */
-async function runToFile(dir: string, args: string[], env: (stdout: fs.Stats) => NodeJS.ProcessEnv, ms = 400): Promise<string[]> {
+/**
+ * Runs the service with stdout on a file, as systemd would connect a stream,
+ * until it has logged a few ticks (however long a loaded machine takes).
+ */
+async function runToFile(dir: string, args: string[], env: (stdout: fs.Stats) => NodeJS.ProcessEnv): Promise<string[]> {
   const file = path.join(dir, 'out.log');
   const fd = fs.openSync(file, 'w');
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env(fs.fstatSync(fd)) };
   delete childEnv.NODE_EXTRA_CA_CERTS;
   const child = spawn(process.execPath, [MAIN, '-d', '20', ...args], { stdio: ['ignore', fd, 'inherit'], env: childEnv });
   fs.closeSync(fd);
-  await sleep(ms);
+  const deadline = Date.now() + 15_000;
+  while (fs.readFileSync(file, 'utf8').split('\n').filter((l) => /(^|[>" ])5($|")/.test(l)).length === 0 && Date.now() < deadline) {
+    await sleep(20);
+  }
   child.kill('SIGTERM');
   await new Promise((resolve) => child.on('exit', resolve));
   return fs.readFileSync(file, 'utf8').trimEnd().split('\n');

@@ -24,6 +24,10 @@ export interface Addon {
   /** A datagram socket connected to `address` ('@…' = abstract namespace). */
   connectDatagram(address: string): number;
   sendDatagram(fd: number, data: Buffer): void;
+  /** An O_PATH descriptor that keeps naming the directory after switch-root. */
+  openDirectory(directory: string): number;
+  /** The owner's uid of `name` in the directory `dirFd` (symbolic links not followed). */
+  ownerAt(dirFd: number, name: string): number;
   writeAll(fd: number, data: Buffer, timeoutMs: number): void;
   readLine(fd: number, maxBytes: number, timeoutMs: number): Buffer;
   sendFd(socketFd: number, fdToSend: number, byte: number, timeoutMs: number): void;

@@ -1,7 +1,7 @@
 // Who may take this service's socket over: a handoff hands over every client
 // connection and the counter, so it is obeyed only from root, this process's
 // own user, the owner of the socket file, or a uid the operator allowed.
-import fs from 'node:fs';
+import path from 'node:path';
 import { addon } from './native';
 
 export interface Peer {
@@ -11,6 +11,7 @@ export interface Peer {
 
 export class HandoffAuthorization {
   private socketOwner: number | undefined;
+  private directoryFd: number | undefined;
 
   constructor(
     private readonly socketPath: string,
@@ -28,12 +29,17 @@ export class HandoffAuthorization {
 
   /**
    * Notes the socket file's owner: once the socket exists, and again at each
-   * request (a unit may chown it after start-up). After switch-root the path
-   * no longer resolves from the initrd's root; the owner seen last stands.
+   * request, because the owner changes after start-up: the rootfs unit's
+   * RuntimeDirectory= makes systemd chown the directory and the socket to
+   * the service user just before the successor starts. That is after
+   * switch-root, when the path no longer resolves from the initrd's root, so
+   * the owner is read through a descriptor of the socket's directory, opened
+   * while the path still worked.
    */
   readOwner(): void {
     try {
-      this.socketOwner = fs.statSync(this.socketPath).uid;
+      this.directoryFd ??= addon.openDirectory(path.dirname(path.resolve(this.socketPath)));
+      this.socketOwner = addon.ownerAt(this.directoryFd, path.basename(this.socketPath));
     } catch {
       // Keep the last one seen.
     }

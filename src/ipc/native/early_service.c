@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -242,6 +243,52 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
   if (n < 0)
     return throw_errno(env, errno, "send", NULL);
   return NULL;
+}
+
+// openDirectory(path) -> an O_PATH descriptor of a directory. It keeps
+// naming that directory after switch-root, when its path no longer resolves
+// from the initrd's (emptied) root.
+static napi_value open_directory(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char path[4096];
+  size_t len;
+  if (!get_args(env, info, 1, argv))
+    return NULL;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len) !=
+          napi_ok ||
+      len == 0 || len >= sizeof(path) - 1) {
+    napi_throw_type_error(env, NULL, "expected a directory path");
+    return NULL;
+  }
+  int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return throw_errno(env, errno, "open", path);
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// ownerAt(dirFd, name) -> uid of the entry `name` in that directory (not
+// following a symbolic link).
+static napi_value owner_at(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t dir_fd;
+  char name[256];
+  size_t len;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &dir_fd))
+    return NULL;
+  if (napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &len) !=
+          napi_ok ||
+      len == 0 || len >= sizeof(name) - 1) {
+    napi_throw_type_error(env, NULL, "expected a file name");
+    return NULL;
+  }
+  struct stat st;
+  if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return throw_errno(env, errno, "fstatat", name);
+  napi_value result;
+  CHECK(napi_create_uint32(env, st.st_uid, &result));
+  return result;
 }
 
 // writeAll(fd, buffer, timeoutMs): writes every byte or throws.
@@ -540,6 +587,8 @@ NAPI_MODULE_INIT() {
       {"connectUnix", connect_unix},
       {"connectDatagram", connect_datagram},
       {"sendDatagram", send_datagram},
+      {"openDirectory", open_directory},
+      {"ownerAt", owner_at},
       {"writeAll", write_all},
       {"readLine", read_line},
       {"sendFd", send_fd},
