@@ -4,7 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const MAIN = path.join(__dirname, '..', 'src', 'supervisor', 'main.js');
+/** What gets installed: the single-file bundle (`npm run build`). */
+export const MAIN = path.join(__dirname, '..', 'bundle', 'early-service.js');
+/** tsc's output, one file per module, for comparison. */
+export const UNBUNDLED_MAIN = path.join(__dirname, '..', 'src', 'supervisor', 'main.js');
 
 /** The environment every measured process gets: NODE_EXTRA_CA_CERTS costs ~80 ms a start. */
 export function benchEnv(): NodeJS.ProcessEnv {
@@ -18,8 +21,9 @@ export function tempSocket(): { dir: string; socketPath: string } {
   return { dir, socketPath: path.join(dir, 's.sock') };
 }
 
-export function startService(args: string[]): ChildProcess {
-  return spawn(process.execPath, [MAIN, '--log-format', 'journal', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: benchEnv() });
+export function startService(args: string[], main = MAIN, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, [main, '--log-format', 'journal', ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...benchEnv(), ...env } });
 }
 
 export async function stopService(child: ChildProcess): Promise<void> {
