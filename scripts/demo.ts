@@ -9,7 +9,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-const MAIN = path.join(__dirname, '..', 'src', 'supervisor', 'main.js');
+// The build that gets installed: the single-file bundle.
+const MAIN = path.join(__dirname, '..', 'bundle', 'early-service.js');
 const DELAY_MS = 100;
 
 interface Instance {
