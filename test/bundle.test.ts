@@ -2,6 +2,7 @@
 // are gone, as the initrd's are after switch-root: commands, a crash of the
 // ticker thread and a handoff in both roles must all still work.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -85,4 +86,14 @@ test('a respawned ticker thread runs from memory in a successor with a deleted t
   await second.waitForLine(new RegExp(`^${first.ticks().at(-1)! + 2n}$`));
   await crashTicker(second, 3);
   assert.equal(findGap([...first.ticks(), ...second.ticks()]), undefined);
+});
+
+test('the stress tool ships inside the bundle and runs a checked handoff chain', () => {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const run = spawnSync(process.execPath, [BUNDLE, 'stress', '--handoffs', '2', '--clients', '2', '-d', '50'],
+    { encoding: 'utf8', env, timeout: 60_000 });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /handoffs\s+2 \(successors killed on purpose: 0\)/);
+  assert.match(run.stdout, /stress: OK, no violation/);
 });

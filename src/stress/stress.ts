@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { BUNDLED } from '../ipc/bundled';
 import { Instance } from './instance';
 import { Load } from './load';
 import { PathPoller } from './path-poller';
@@ -141,4 +142,6 @@ export async function main(args: readonly string[]): Promise<void> {
   process.exitCode = await stress(program.opts<Options>());
 }
 
-if (require.main === module) void main(process.argv.slice(2));
+// Run directly (`node dist/src/stress/stress.js`, npm run stress). In the
+// bundle every module is the main module, and main.ts calls main() itself.
+if (!BUNDLED && require.main === module) void main(process.argv.slice(2));
