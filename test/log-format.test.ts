@@ -1,10 +1,10 @@
 // What the log looks like: journald's prefixes under systemd, pino's JSON otherwise.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
-import { MAIN, sleep, tempDir } from './helpers';
+import { MAIN, request, sleep, tempDir } from './helpers';
 
 /**
  * Runs the service with stdout on a file, as systemd would connect a stream,
@@ -58,4 +58,42 @@ test('--log-format pretty: time, name and pid, then the message', async (t) => {
   const lines = await runToFile(dir, ['--log-format', 'pretty'], () => ({}));
   assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} early-service\[\d+\]: Not listening on a UNIX socket\.$/);
   assert.match(lines[1], /^\d\d:\d\d:\d\d\.\d{3} early-service\[\d+\]: 0$/);
+});
+
+test('a stdout nobody reads (a full pipe) stops neither the ticker nor the server; the lines lost are counted afterwards', async (t) => {
+  const dir = tempDir(t);
+  const fifo = path.join(dir, 'stdout');
+  const sock = path.join(dir, 's.sock');
+  execFileSync('mkfifo', [fifo]);
+  // Our read end, opened first and not read until the end of the test.
+  const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  t.after(() => fs.closeSync(readEnd));
+  const env: NodeJS.ProcessEnv = { ...process.env, FIFO: fifo };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const child = spawn('/bin/sh', ['-c', 'exec "$@" > "$FIFO"', 'sh', process.execPath, MAIN,
+    '-d', '0.1', '--log-format', 'journal', '-s', sock], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  t.after(() => child.kill('SIGKILL'));
+  while (!fs.existsSync(sock)) await sleep(10);
+  // ~8 bytes a tick at 10 kHz fill the 64 KiB pipe in about a second.
+  await sleep(2000);
+  const first = BigInt((await request(sock, 'get_counter\n')).trim());
+  await sleep(1000);
+  const second = BigInt((await request(sock, 'get_counter\n')).trim());
+  // Still ticking with the pipe full (a blocked ticker would not move at all).
+  assert.ok(second - first > 3000n, `counter moved by only ${second - first} in 1 s`);
+
+  // Drain the pipe: the next lines tell how many were lost.
+  const buffer = Buffer.alloc(1 << 20);
+  let text = '';
+  const deadline = Date.now() + 5000;
+  while (!/log lines dropped: stdout was full/.test(text) && Date.now() < deadline) {
+    try {
+      text += buffer.toString('utf8', 0, fs.readSync(readEnd, buffer));
+    } catch {
+      await sleep(10);
+    }
+  }
+  const notice = text.split('\n').find((l) => l.includes('log lines dropped'));
+  assert.ok(notice !== undefined, 'no drop notice after draining');
+  assert.match(notice, /^<4>[1-9][0-9]* log lines dropped: stdout was full$/);
 });

@@ -28,6 +28,7 @@ export interface Addon {
   openDirectory(directory: string): number;
   /** The owner's uid of `name` in the directory `dirFd` (symbolic links not followed). */
   ownerAt(dirFd: number, name: string): number;
+  setNonBlocking(fd: number): void;
   writeAll(fd: number, data: Buffer, timeoutMs: number): void;
   readLine(fd: number, maxBytes: number, timeoutMs: number): Buffer;
   sendFd(socketFd: number, fdToSend: number, byte: number, timeoutMs: number): void;

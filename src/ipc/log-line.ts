@@ -1,7 +1,9 @@
 // How log lines reach stdout, for both threads. Writes are synchronous (a line
 // is on its way before the next instruction; the ticker cannot yield to an
-// asynchronous writer anyway), and never throw: a full non-blocking pipe or a
-// closed stdout costs the line, never the counter or the server.
+// asynchronous writer anyway), never block and never throw: the supervisor
+// makes a pipe or socket stdout non-blocking (see makeStdoutNonBlocking), so
+// a full pipe or a slow journald costs log lines, counted and reported once
+// stdout takes lines again, never the tick schedule or the server.
 import fs from 'node:fs';
 import type pinoModule from 'pino';
 
@@ -16,12 +18,32 @@ export type Logger = Record<Level, (message: string) => void>;
 const JOURNAL_PRIORITY: Record<Level, number> = { error: 3, warn: 4, notice: 5, info: 6, debug: 7 };
 const PRETTY_PREFIX: Record<Level, string> = { error: 'error: ', warn: 'warning: ', notice: '', info: '', debug: 'debug: ' };
 
-export function writeStdout(text: string): void {
+/** Writes `text` to stdout; false when it could not (all of it). */
+export function writeStdout(text: string): boolean {
   try {
-    fs.writeSync(1, text);
+    const data = Buffer.from(text);
+    const written = fs.writeSync(1, data);
+    if (written === data.length) return true;
+    // A stream socket took part of the line: end it, so the next line starts clean.
+    fs.writeSync(1, '\n');
+    return false;
   } catch {
-    // EAGAIN (stdout is a full non-blocking pipe) or EPIPE (nobody reads):
-    // the line is lost, nothing else.
+    // EAGAIN (stdout is full) or EPIPE (nobody reads): the line is lost, nothing else.
+    return false;
+  }
+}
+
+/**
+ * Makes stdout non-blocking if it is a pipe or a socket (journald's stream),
+ * so that a reader that stops reading cannot stop the ticker. Not for a
+ * terminal, whose file description the shell shares; files never block.
+ */
+export function makeStdoutNonBlocking(setNonBlocking: (fd: number) => void): void {
+  try {
+    const stat = fs.fstatSync(1);
+    if (stat.isFIFO() || stat.isSocket()) setNonBlocking(1);
+  } catch {
+    // No stdout at all: nothing will block.
   }
 }
 
@@ -41,29 +63,44 @@ export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env): LogForma
   }
 }
 
-/** `write` is where the lines go: stdout, unless a caller only wants to warm the code up. */
+/**
+ * `write` is where the lines go: stdout, unless a caller only wants to warm
+ * the code up. Lines that could not be written are counted, and the count is
+ * logged (warning) before the next line that can be.
+ */
 export function createLogger(format: LogFormat, name = 'early-service', write = writeStdout): Logger {
+  const formatted = lineFormatter(format, name);
+  let dropped = 0;
+  const emit = (text: string): void => {
+    if (dropped > 0 && write(formatted.warn(`${dropped} log lines dropped: stdout was full`))) dropped = 0;
+    if (!write(text)) dropped++;
+  };
+  if (format === 'json') {
+    // Loaded only for JSON: under systemd (journal) start-up skips its ~35 ms.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pino = require('pino') as typeof pinoModule;
+    const logger = pino({ name, level: 'debug', customLevels: { notice: 35 } }, { write: emit });
+    return byLevel((level) => (message) => logger[level](message));
+  }
+  return byLevel((level) => (message) => emit(formatted[level](message)));
+}
+
+/** One line per message, in the format's own way (for json, pino's fields: used for the drop notice). */
+function lineFormatter(format: LogFormat, name: string): Record<Level, (message: string) => string> {
   switch (format) {
     case 'journal':
-      return byLevel((level) => (message) =>
-        write(`<${JOURNAL_PRIORITY[level]}>${message.replace(/\n/g, '\\n')}\n`));
+      return byLevel((level) => (message) => `<${JOURNAL_PRIORITY[level]}>${message.replace(/\n/g, '\\n')}\n`);
     case 'pretty':
-      return byLevel((level) => (message) =>
-        write(`${clock()} ${name}[${process.pid}]: ${PRETTY_PREFIX[level]}${message}\n`));
-    case 'json': {
-      // Loaded only for JSON: under systemd (journal) start-up skips its ~35 ms.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const pino = require('pino') as typeof pinoModule;
-      const logger = pino(
-        { name, level: 'debug', customLevels: { notice: 35 } },
-        { write },
-      );
-      return byLevel((level) => (message) => logger[level](message));
-    }
+      return byLevel((level) => (message) => `${clock()} ${name}[${process.pid}]: ${PRETTY_PREFIX[level]}${message}\n`);
+    case 'json':
+      return byLevel((level) => (message) => `${JSON.stringify({ level: PINO_LEVEL[level], time: Date.now(), pid: process.pid, name, msg: message })}\n`);
   }
 }
 
-function byLevel(make: (level: Level) => (message: string) => void): Logger {
+/** pino's level numbers, with early-service's notice at 35. */
+const PINO_LEVEL: Record<Level, number> = { debug: 20, info: 30, notice: 35, warn: 40, error: 50 };
+
+function byLevel<T>(make: (level: Level) => (message: string) => T): Record<Level, (message: string) => T> {
   return { debug: make('debug'), info: make('info'), notice: make('notice'), warn: make('warn'), error: make('error') };
 }
 

@@ -4,7 +4,7 @@
 import './process-title';
 import { type Config, parseCli } from './cli';
 import { addon } from './native';
-import { createLogger, type Logger } from '../ipc/log-line';
+import { createLogger, type Logger, makeStdoutNonBlocking } from '../ipc/log-line';
 import { FROZEN, SharedState } from '../ipc/shared-state';
 import { HandoffAuthorization } from './authorization';
 import { HandoffDonor } from './handoff-donor';
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = parseCli(process.argv.slice(2), version);
+  makeStdoutNonBlocking((fd) => addon.setNonBlocking(fd));
   const log = createLogger(config.logFormat);
   try {
     await run(config, log);

@@ -100,7 +100,7 @@ function actOutFault(fault: number): void {
 function warmUp(format: LogFormat): void {
   const scratch = new SharedState();
   scratch.start(0n, 0n);
-  const log = createLogger(format, 'early-service', () => undefined);
+  const log = createLogger(format, 'early-service', () => true);
   for (let i = 0; i < 200; i++) scratch.tick((value) => log.info(String(value)));
 }
 
