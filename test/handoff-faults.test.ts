@@ -66,6 +66,22 @@ test('(b) successor killed after receiving everything, before its commit: the ol
   assert.deepEqual(next.ticks(), []);
 });
 
+test('(b2) successor stopped (SIGTERM, as systemd at a start timeout) during its takeover: it gives everything back', async (t) => {
+  const { sock, old, client } = await servingWithClient(t);
+  const next = successor(sock, 'stop-after-receive');
+  t.after(() => next.stop());
+  await next.waitForLine(/^fault injection: stopping after receive$/);
+  // The SIGTERM is pending while the process is stopped, as one that
+  // arrives during the synchronous takeover is; SIGCONT lets it go on.
+  next.child.kill('SIGTERM');
+  next.child.kill('SIGCONT');
+  await next.waitForLine(/^Stopped by SIGTERM during the takeover; the predecessor serves on$/);
+  assert.deepEqual(await next.exited, { code: 0, signal: null });
+  await old.waitForLine(/^handoff rolled back, still serving: the successor did not commit$/);
+  await assertStillServing(old, sock, client);
+  assert.deepEqual(next.ticks(), []);
+});
+
 test('(c) successor killed after its commit: the old process has let go and exits 0', async (t) => {
   const sock = path.join(tempDir(t), 's.sock');
   const old = await startServing(sock, DELAY);

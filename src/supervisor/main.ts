@@ -75,7 +75,13 @@ async function run(config: Config, log: Logger): Promise<void> {
     process.exit(exitCode);
   };
 
+  let takingOver = false;
+  let stopDuringTakeover: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals): void => {
+    if (takingOver) {
+      stopDuringTakeover = signal;
+      return;
+    }
     if (finishing || donor?.inProgress) return;
     finishing = true;
     const last = state.freeze();
@@ -128,6 +134,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   server.onHandoffRequest = (connection, form) => donor?.handle(connection, form);
 
   if (config.takeoverExistingSocket) {
+    // Until the commit, a stop leaves everything to the predecessor (below).
+    takingOver = true;
     // Start the ticker first, so the predecessor stops ticking only once this
     // process is ready to go on at once.
     await ticker.start();
@@ -143,6 +151,21 @@ async function run(config: Config, log: Logger): Promise<void> {
     if (received !== undefined) {
       log.notice(`Successfully received file descriptor for ${socketPath}`);
       injectFault('after-receive', log);
+      // A stop asked for while the takeover ran (systemd's start timeout, or a
+      // stop of the unit) is delivered by the event loop: let it run, and
+      // rather than commit and then stop, leave the predecessor serving.
+      // Two turns: the first check phase may come before any poll phase, and
+      // signals caught meanwhile are handed to JavaScript in a poll phase.
+      await nextLoopTurn();
+      await nextLoopTurn();
+      takingOver = false;
+      if (stopDuringTakeover !== undefined && received.abandon()) {
+        log.notice(`Stopped by ${stopDuringTakeover} during the takeover; the predecessor serves on`);
+        reporter?.stopping('stopped during the takeover; the predecessor serves on');
+        await ticker.stop();
+        process.exit(0);
+      }
+      if (stopDuringTakeover !== undefined) setImmediate(() => stop(stopDuringTakeover!));
       if (!received.commit()) throw new HandoffError('the predecessor took its socket back before this process could commit');
       injectFault('after-commit', log);
       // Continue the predecessor's tick grid when it told us where it was.
@@ -162,6 +185,12 @@ async function run(config: Config, log: Logger): Promise<void> {
     }
   }
 
+  takingOver = false;
+  if (stopDuringTakeover !== undefined) {
+    log.notice(`Stopped by ${stopDuringTakeover} before serving`);
+    await ticker.stop();
+    process.exit(0);
+  }
   const counter = resumeValue();
   server.serve(openListener(socketPath));
   authorization.readOwner();
@@ -174,6 +203,10 @@ async function run(config: Config, log: Logger): Promise<void> {
   await ticker.start();
   // Clients may have set the counter while the ticker thread started.
   startTicking(state.load());
+}
+
+function nextLoopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**

@@ -37,6 +37,13 @@ export interface Takeover {
    * closed then, and this process must not serve.
    */
   commit(): boolean;
+  /**
+   * Gives everything back instead of committing: closes what was received
+   * and the connection, and the predecessor, still holding its own copies,
+   * carries on. False (and nothing done) where the predecessor has already
+   * let go (the seed's form, or it died): then this process must serve.
+   */
+  abandon(): boolean;
 }
 
 const LINE_MAX_BYTES = 16 * 1024;
@@ -108,7 +115,7 @@ export function takeOver(socketPath: string, timeoutMs: number): Takeover {
       throw new HandoffError(`expected the counter after the socket, got '${first.line}'`);
     }
     addon.close(control);
-    return { listenFd, counter, state, connections: [], partial: false, commit: () => true };
+    return { listenFd, counter, state, connections: [], partial: false, commit: () => true, abandon: () => false };
   }
 
   const connections: Takeover['connections'] = [];
@@ -152,8 +159,14 @@ export function takeOver(socketPath: string, timeoutMs: number): Takeover {
     addon.close(control);
     return true;
   };
+  const abandon = (): boolean => {
+    if (partial) return false;
+    for (const fd of [listenFd, ...connections.map((c) => c.fd)]) addon.close(fd);
+    addon.close(control);
+    return true;
+  };
   received.length = 0;
-  return { listenFd, counter: state.counter, state, connections, partial, commit };
+  return { listenFd, counter: state.counter, state, connections, partial, commit, abandon };
 }
 
 function isAlive(pid: number): boolean {

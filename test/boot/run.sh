@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The boot test (npm run test:boot; as root): builds a Debian 12 image with
+# early-service (build-image.sh), boots it in QEMU twice, reads the results
+# back from the disk image with debugfs, and asserts the handoff from the
+# journal (analyze.mjs):
+#
+#   1. the real boot: the initrd instance survives switch-root and hands over
+#      to early-service.service; every assertion must pass;
+#   2. the negative control: the same image, the initrd instance started
+#      without the '@'; systemd kills it at switch-root, and the assertions
+#      that depend on the survival must fail.
+#
+# Prints pass/fail per assertion and 'N passed, N failed'; exits 1 on any
+# failure.
+#
+#   ES_BOOT_WORK=DIR      work directory (default $TMPDIR/early-service-boot-test/run)
+#   ES_BOOT_TIMEOUT=SEC   per boot (default 300)
+#   ES_BOOT_SKIP_BUILD=1  do not run 'npm run build' first
+#   ES_BOOT_ONLY=main     boot only the real image, not the control (for debugging)
+#   ES_BOOT_SKIP_IMAGE=1  reuse the image the last run built (for debugging)
+#   ES_BOOT_POLL_MS=N     the poller's interval (default 5 ms)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+tmp=${TMPDIR:-/tmp}
+work=${ES_BOOT_WORK:-$tmp/early-service-boot-test/run}
+timeout_s=${ES_BOOT_TIMEOUT:-300}
+start=$SECONDS
+step() { printf '[boot-test %4ds] %s\n' $((SECONDS - start)) "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "test:boot must run as root (debootstrap, chroot)" >&2; exit 1; }
+# It adds ~80 ms to every node start, in the image too.
+unset NODE_EXTRA_CA_CERTS
+# One run at a time per work directory (and base cache).
+mkdir -p "$(dirname "$work")"
+exec 9> "$work.lock"
+flock -n 9 || { step "waiting for another boot test run ($work.lock)"; flock 9; }
+
+if [ "${ES_BOOT_SKIP_BUILD:-}" != 1 ]; then
+  step "npm run build"
+  mkdir -p "$work"
+  (cd "$top" && npm run --silent build > "$work/npm-build.log" 2>&1) || { cat "$work/npm-build.log" >&2; exit 1; }
+fi
+if [ "${ES_BOOT_SKIP_IMAGE:-}" != 1 ]; then
+  bash "$here/build-image.sh" --out "$work"
+  step "image built"
+fi
+
+# boot NAME INITRD: boots a copy of disk.img, leaves the check unit's results
+# in WORK/NAME/results and the serial console in WORK/NAME-serial.log.
+boot() {
+  local name=$1 initrd=$2
+  local disk=$work/$name.img serial=$work/$name-serial.log
+  local t0=$SECONDS rc=0 seen=
+  rm -rf "${work:?}/$name" "$serial"
+  cp --sparse=always "$work/disk.img" "$disk"
+  step "booting $name (TCG, ~1 minute; timeout ${timeout_s}s; console: $serial)"
+  timeout -k 10 "$timeout_s" qemu-system-x86_64 -nodefaults -no-user-config \
+    -accel tcg,thread=multi,tb-size=256 -cpu max -m 512 -smp 2 \
+    -kernel "$work/vmlinuz" -initrd "$initrd" \
+    -append "console=ttyS0 root=/dev/vda rw panic=-1${ES_BOOT_POLL_MS:+ es_boot.poll_ms=$ES_BOOT_POLL_MS}" \
+    -drive "file=$disk,if=virtio,format=raw" \
+    -serial "file:$serial" -no-reboot -display none &
+  qemu_pid=$!
+  trap 'kill "$qemu_pid" 2> /dev/null' EXIT
+  # Progress from the console while it boots.
+  while kill -0 "$qemu_pid" 2> /dev/null; do
+    sleep 2
+    for milestone in 'early-service-initrd.service:initrd instance starting' \
+                     'initrd-switch-root.service:switching root' \
+                     'Starting.*early-service\.service:rootfs instance starting' \
+                     'es-boot-check.service:check unit starting' \
+                     'es-boot-check: results:results collected' 'reboot: Power down:powered off'; do
+      case "$seen" in *"|$milestone|"*) continue ;; esac
+      if grep -q "${milestone%:*}" "$serial" 2> /dev/null; then
+        seen="$seen|$milestone|"
+        step "  $name: ${milestone##*:} (~$((SECONDS - t0))s)"
+      fi
+    done
+  done
+  wait "$qemu_pid" || rc=$?
+  trap - EXIT
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    step "  $name: no power-off within ${timeout_s}s; QEMU killed (last console lines below)"
+    tail -n 15 "$serial" | sed 's/^/    | /'
+  elif [ "$rc" != 0 ]; then
+    step "  $name: QEMU exited with $rc"
+  fi
+  step "  $name: booted and powered off in $((SECONDS - t0))s; reading the results with debugfs"
+  # Replays the file system's journal, if the power-off left one to replay
+  # (debugfs does not); no mount needed.
+  e2fsck -fy "$disk" > "$work/$name-e2fsck.log" 2>&1 || true
+  mkdir -p "$work/$name"
+  debugfs -R "rdump /var/lib/es-boot-test/results $work/$name" "$disk" > "$work/$name-debugfs.log" 2>&1 || true
+  rm -f "$disk"
+}
+
+boot main "$work/initrd.img"
+if [ "${ES_BOOT_ONLY:-}" != main ]; then
+  boot control "$work/initrd-control.img"
+fi
+step "analysing"
+rc=0
+node "$here/analyze.mjs" --work "$work" ${ES_BOOT_ONLY:+--only "$ES_BOOT_ONLY"} || rc=$?
+step "done (exit $rc)"
+exit "$rc"
