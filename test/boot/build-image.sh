@@ -142,13 +142,14 @@ kernel_version() {
 # /proc (/dev/fd for its process substitutions); it is mounted in a mount
 # namespace of this command only (unshare makes it private), so nothing leaks
 # to the host and nothing is left mounted. The chroot's /dev holds the device
-# nodes debootstrap made.
+# nodes debootstrap made. TMPDIR is the image's own: the host's may be a
+# directory the image does not have.
 dracut_in() {
   local root=$1 dest=$2 modules=$3; shift 3
   local kver; kver=$(kernel_version "$root")
   # shellcheck disable=SC2016 # expanded by the inner sh
   unshare --mount --propagation private -- sh -ec 'root=$1; shift; mount -t proc proc "$root/proc"; mount -t sysfs sysfs "$root/sys"; exec chroot "$root" "$@"' \
-    sh "$root" dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
+    sh "$root" env TMPDIR=/var/tmp dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
     -m "$modules" --drivers "$DRACUT_DRIVERS" --compress "$DRACUT_COMPRESS" \
     --kver "$kver" "$@" /boot/es-boot-test-initrd.img
   mv "$root/boot/es-boot-test-initrd.img" "$dest"
@@ -167,7 +168,7 @@ else
   fi
   step "Debian 12 base: apt-get install $KERNEL_PACKAGES (in the image)"
   # No /proc needed; INITRD=No: the kernel's postinst hooks build no initrd.
-  if ! INITRD=No DEBIAN_FRONTEND=noninteractive chroot "$base" \
+  if ! INITRD=No DEBIAN_FRONTEND=noninteractive TMPDIR=/tmp chroot "$base" \
         apt-get install -y -q --no-install-recommends $KERNEL_PACKAGES > "$cache/apt-kernel-$key.log" 2>&1; then
     tail -n 30 "$cache/apt-kernel-$key.log" >&2
     die "installing the kernel failed (log: $cache/apt-kernel-$key.log)"
