@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import test from 'node:test';
-import { normalizeAliases } from '../src/supervisor/cli';
+import { defaultSpinNs, normalizeAliases } from '../src/supervisor/cli';
 import { MAIN } from './helpers';
 
 function run(args: string[]) {
@@ -23,6 +23,9 @@ for (const [args, fragment] of [
   [['--log-format', 'xml'], 'Allowed choices are json, pretty, journal'],
   [['--no-such-option'], "unknown option '--no-such-option'"],
   [['extra'], 'too many arguments'],
+  [['--timer-spin', '-1'], "argument '-1' is invalid"],
+  [['--timer-spin', '2000000'], 'from 0 to 1000000'],
+  [['--state-save-interval', '5'], 'from 10 to 3600000'],
 ] as Array<[string[], string]>) {
   test(`${args.join(' ')} is refused with one error line`, () => {
     const result = run(args);
@@ -65,4 +68,12 @@ test('without -s it only ticks, from 0, at decimal delays', async () => {
   const ticks = lines.filter((l) => /^\d+$/.test(l)).map(Number);
   assert.ok(ticks.length > 50, `only ${ticks.length} ticks at 0.5 ms`);
   assert.deepEqual(ticks, ticks.map((_, i) => i));
+});
+
+test('the default spin: a quarter period up to 200 us at periods up to 2 ms, none above', () => {
+  assert.equal(defaultSpinNs(100_000n), 25_000n);
+  assert.equal(defaultSpinNs(1_000_000n), 200_000n);
+  assert.equal(defaultSpinNs(2_000_000n), 200_000n);
+  assert.equal(defaultSpinNs(2_000_001n), 0n);
+  assert.equal(defaultSpinNs(100_000_000n), 0n);
 });

@@ -16,6 +16,8 @@ import { StateFile } from './state-file';
 import { StatusReporter, detectRole } from './status-reporter';
 import { TickerSupervisor } from './ticker-supervisor';
 
+/** How long a fresh start serves clients before it starts the ticker thread. */
+const TICKER_START_DELAY_MS = 10;
 /** How long a connection of a stopping process may take to send its last request. */
 const DRAIN_GRACE_MS = 100;
 /** How long clients of a stopping process get to read their last answers. */
@@ -45,7 +47,8 @@ async function main(): Promise<void> {
 
 async function run(config: Config, log: Logger): Promise<void> {
   const state = new SharedState();
-  const ticker = new TickerSupervisor(state, { periodNs: config.periodNs, logFormat: config.logFormat }, log);
+  const ticker = new TickerSupervisor(state,
+    { periodNs: config.periodNs, spinNs: config.spinNs, logFormat: config.logFormat }, log);
   const server = new Server(state, log);
   const notifier = Notifier.fromEnvironment(log);
   const reporter = notifier && new StatusReporter(notifier, state, detectRole(), watchdogIntervalMs());
@@ -198,8 +201,10 @@ async function run(config: Config, log: Logger): Promise<void> {
   // Clients may set the counter before the ticker runs; the value resumed is the start.
   state.set(counter);
   reporter?.ready('serving; started fresh');
-  // Let the event loop take the first clients before the ticker thread is loaded.
-  await new Promise((resolve) => setImmediate(resolve));
+  // Clients come as soon as READY=1 is out (systemd starts the units that
+  // wait for it): answer them first. Loading piscina and starting its thread
+  // blocks this thread for ~15 ms, which a client arriving then would wait.
+  await new Promise((resolve) => setTimeout(resolve, TICKER_START_DELAY_MS));
   await ticker.start();
   // Clients may have set the counter while the ticker thread started.
   startTicking(state.load());

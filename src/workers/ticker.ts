@@ -5,8 +5,9 @@
 // Schedule: absolute deadlines on CLOCK_MONOTONIC (process.hrtime), next =
 // previous + period, so lateness never accumulates into drift. Between ticks
 // the thread sleeps in Atomics.wait, which the supervisor can cut short, and
-// for high frequencies spins through the last stretch before a deadline
-// (SPIN_NS): a futex wake-up on a VM is often late by more than that.
+// spins through the last stretch before a deadline (--timer-spin; by default
+// only at periods of 2 ms and below): a sleeping thread wakes up late, on a
+// VM now and then by a millisecond, a spinning one does not.
 //
 // Late ticks: grid points up to CATCH_UP_NS in the past are still ticked, at
 // once, one after the other: a scheduling hiccup (a preempted vCPU, a GC
@@ -21,12 +22,13 @@ import { HOLD, SharedState, STOP, TICKER_FAULTS } from '../ipc/shared-state';
 
 /** How far behind the schedule the ticker still catches up (ticks them at once). */
 const CATCH_UP_NS = 50_000_000n;
-/** The longest spin before a deadline; a quarter period for periods below 0.8 ms. */
-const MAX_SPIN_NS = 200_000n;
+
 
 export interface TickerTask {
   buffer: SharedArrayBuffer;
   periodNs: bigint;
+  /** How long before a deadline to stop sleeping and spin (see --timer-spin). */
+  spinNs: bigint;
   logFormat: LogFormat;
   /** The main thread's addon path: loading it by that name never touches the disk again. */
   addonPath: string;
@@ -38,9 +40,7 @@ function runTicker(task: TickerTask): void {
   const state = new SharedState(task.buffer);
   const log = createLogger(task.logFormat);
   const period = task.periodNs;
-  // Spinning costs CPU; it is worth it only where the period is short enough
-  // for a late wake-up to matter (2 ms and below).
-  const spinNs = period > 2_000_000n ? 0n : period / 4n < MAX_SPIN_NS ? period / 4n : MAX_SPIN_NS;
+  const spinNs = task.spinNs;
   const logValue = (value: bigint): void => log.info(String(value));
 
   warmUp(task.logFormat);
