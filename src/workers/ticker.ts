@@ -23,7 +23,6 @@ import { HOLD, SharedState, STOP, TICKER_FAULTS } from '../ipc/shared-state';
 /** How far behind the schedule the ticker still catches up (ticks them at once). */
 const CATCH_UP_NS = 50_000_000n;
 
-
 export interface TickerTask {
   buffer: SharedArrayBuffer;
   periodNs: bigint;
