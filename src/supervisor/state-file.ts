@@ -118,7 +118,7 @@ async function writeAtomically(file: string, text: string): Promise<void> {
 }
 
 /** FNV-1a, 64 bits, as 16 hex digits: catches torn or edited files, not forgers. */
-function fnv1a64(text: string): string {
+export function fnv1a64(text: string): string {
   let hash = 0xcbf29ce484222325n;
   for (const byte of Buffer.from(text, 'utf8')) {
     hash ^= BigInt(byte);
