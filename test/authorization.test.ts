@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'node:test';
+import { test } from './harness';
 import { request, startServing, tempDir } from './helpers';
 
 const NOBODY = 65534;

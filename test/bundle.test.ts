@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, waitUntilStopped } from './harness';
 import { BUNDLE, type Service, findGap, request, startService, startServing, tempDir } from './helpers';
 
 /** A copy of the install tree, as dracut would put it into an initrd. */
@@ -60,6 +60,7 @@ test('the bundle runs on with its install tree deleted: commands, a ticker crash
     { EARLY_SERVICE_FAULT: 'stop-before-request' }, secondMain);
   t.after(() => second.stop());
   await second.waitForLine(/^fault injection: stopping before request$/);
+  await waitUntilStopped(second.pid);
   removeTree(secondMain);
   second.child.kill('SIGCONT');
   await second.waitForLine(/^Took over from pid /);

@@ -1,7 +1,7 @@
 // The command line, through the real executable: errors are one line, exit 1.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import test from 'node:test';
+import { test } from './harness';
 import { defaultSpinNs, normalizeAliases } from '../src/supervisor/cli';
 import { MAIN } from './helpers';
 

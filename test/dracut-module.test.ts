@@ -13,7 +13,8 @@
 //
 // Needs root (mounts) and dracut (Debian: dracut-core; lsinitrd comes with it).
 // Without them every test here fails, saying so: a skip would pass CI unseen.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
+import { test } from './harness';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -8,9 +8,10 @@
 //
 // The peer is compiled here with cc and pkg-config; a failed build fails every
 // test with the compiler's output.
-import test, { type TestContext } from 'node:test';
+import type { TestContext } from 'node:test';
+import { spawnTracked, test } from './harness';
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -62,7 +63,7 @@ interface Peer {
 
 async function startPeer(t: TestContext, args: string[]): Promise<Peer> {
   const binary = await buildPeer();
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTracked(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const stderr: string[] = [];
   const waiters: Array<() => void> = [];

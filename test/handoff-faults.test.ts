@@ -2,7 +2,8 @@
 // at each phase. Fault injection: EARLY_SERVICE_FAULT=stop-<point> makes a
 // successor stop itself (SIGSTOP) at that point, for the test to kill it there.
 import assert from 'node:assert/strict';
-import test, { type TestContext } from 'node:test';
+import type { TestContext } from 'node:test';
+import { test, waitUntilStopped } from './harness';
 import path from 'node:path';
 import { Client, type Service, findGap, request, sleep, startService, startServing, tempDir } from './helpers';
 
@@ -71,6 +72,9 @@ test('(b2) successor stopped (SIGTERM, as systemd at a start timeout) during its
   const next = successor(sock, 'stop-after-receive');
   t.after(() => next.stop());
   await next.waitForLine(/^fault injection: stopping after receive$/);
+  // It logs that line before it stops itself: a SIGCONT sent in between
+  // would be lost, and the process would stay stopped.
+  await waitUntilStopped(next.pid);
   // The SIGTERM is pending while the process is stopped, as one that
   // arrives during the synchronous takeover is; SIGCONT lets it go on.
   next.child.kill('SIGTERM');
@@ -107,6 +111,7 @@ test('old process killed after sending everything: the successor keeps what it r
   const next = successor(sock, 'stop-after-receive');
   t.after(() => next.stop());
   await next.waitForLine(/^fault injection: stopping after receive$/);
+  await waitUntilStopped(next.pid);
   old.child.kill('SIGKILL');
   await old.exited;
   next.child.kill('SIGCONT');

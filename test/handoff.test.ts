@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import test from 'node:test';
+import { test } from './harness';
 import {
   Client, NotDelivered, type Service, findGap, request, sleep, startService, startServing, tempDir,
 } from './helpers';

@@ -1,9 +1,10 @@
 // Test helpers: real processes of the built daemon, real UNIX sockets.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { endProcess, spawnTracked } from './harness';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'src', 'supervisor', 'main.js');
@@ -36,7 +37,7 @@ const TICK = /^-?[0-9]+$/;
 export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main = MAIN): Service {
   const childEnv = { ...process.env, ...env };
   delete childEnv.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [main, '--log-format', 'journal', ...args], {
+  const child = spawnTracked(process.execPath, [main, '--log-format', 'journal', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'], env: childEnv,
   });
   const lines: string[] = [];
@@ -81,8 +82,9 @@ export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main =
       }
     },
     exited,
+    /** SIGTERM, escalating to SIGKILL of its process group if it does not exit in time. */
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await endProcess(child);
       await exited;
     },
   };

@@ -1,9 +1,9 @@
 // What the log looks like: journald's prefixes under systemd, pino's JSON otherwise.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'node:test';
+import { endProcess, spawnTracked, test } from './harness';
 import { MAIN, request, sleep, tempDir } from './helpers';
 
 /**
@@ -15,14 +15,13 @@ async function runToFile(dir: string, args: string[], env: (stdout: fs.Stats) =>
   const fd = fs.openSync(file, 'w');
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env(fs.fstatSync(fd)) };
   delete childEnv.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [MAIN, '-d', '20', ...args], { stdio: ['ignore', fd, 'inherit'], env: childEnv });
+  const child = spawnTracked(process.execPath, [MAIN, '-d', '20', ...args], { stdio: ['ignore', fd, 'inherit'], env: childEnv });
   fs.closeSync(fd);
   const deadline = Date.now() + 15_000;
   while (fs.readFileSync(file, 'utf8').split('\n').filter((l) => /(^|[>" ])5($|")/.test(l)).length === 0 && Date.now() < deadline) {
     await sleep(20);
   }
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.on('exit', resolve));
+  await endProcess(child);
   return fs.readFileSync(file, 'utf8').trimEnd().split('\n');
 }
 
@@ -70,9 +69,9 @@ test('a stdout nobody reads (a full pipe) stops neither the ticker nor the serve
   t.after(() => fs.closeSync(readEnd));
   const env: NodeJS.ProcessEnv = { ...process.env, FIFO: fifo };
   delete env.NODE_EXTRA_CA_CERTS;
-  const child = spawn('/bin/sh', ['-c', 'exec "$@" > "$FIFO"', 'sh', process.execPath, MAIN,
+  const child = spawnTracked('/bin/sh', ['-c', 'exec "$@" > "$FIFO"', 'sh', process.execPath, MAIN,
     '-d', '0.1', '--log-format', 'journal', '-s', sock], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  t.after(() => child.kill('SIGKILL'));
+  t.after(() => endProcess(child));
   while (!fs.existsSync(sock)) await sleep(10);
   // ~8 bytes a tick at 10 kHz fill the 64 KiB pipe in about a second.
   await sleep(2000);

@@ -1,6 +1,6 @@
 // The line protocol, without I/O: command parsing and the line splitter.
 import assert from 'node:assert/strict';
-import test from 'node:test';
+import { test } from './harness';
 import { LineReader, MAX_LINE_BYTES, describeBytes, parseCommand, parseCounter } from '../src/ipc/protocol';
 
 test('commands are recognised exactly', () => {

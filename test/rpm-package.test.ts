@@ -6,7 +6,7 @@ import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'node:test';
+import { test } from './harness';
 import { ROOT } from './helpers';
 
 const SCRIPT = path.join(ROOT, 'scripts', 'create-rpm.sh');

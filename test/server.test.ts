@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import test from 'node:test';
+import { test } from './harness';
 import { addon } from '../src/supervisor/native';
 import { Client, openFds, request, sleep, startService, startServing, tempDir } from './helpers';
 

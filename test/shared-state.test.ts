@@ -1,6 +1,6 @@
 // The lock-free shared state: capture, set and ticks, on one thread.
 import assert from 'node:assert/strict';
-import test from 'node:test';
+import { test } from './harness';
 import { COUNTER_MAX, COUNTER_MIN, FROZEN, HOLD, RUN, STOP, SharedState } from '../src/ipc/shared-state';
 
 test('a new state holds the ticker at 0 and takes sets until started', () => {

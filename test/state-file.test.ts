@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test } from './harness';
 import { StateFile, fnv1a64, formatState, parseState } from '../src/supervisor/state-file';
 import { request, sleep, startService, startServing, tempDir } from './helpers';
 

@@ -1,11 +1,10 @@
 // The stress tool: a CI-sized run of chained handoffs under load must report
 // no violation, and its analysis must see each kind of violation.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'node:test';
+import { spawnTracked, test } from './harness';
 import { type Report, type RunData, analyse } from '../src/stress/report';
 import { ROOT } from './helpers';
 
@@ -13,11 +12,11 @@ test('200 chained handoffs under 8 clients, some successors killed before their 
   const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'es-stress-')), 'report.json');
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'stress', 'stress.js'), '--handoffs', '200',
+  const child = spawnTracked(process.execPath, [path.join(ROOT, 'dist', 'src', 'stress', 'stress.js'), '--handoffs', '200',
     '--clients', '8', '--kill-at', 'after-receive', '--kill-every', '25', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
+  child.stdout!.on('data', (d) => { output += d; });
+  child.stderr!.on('data', (d) => { output += d; });
   const code = await new Promise((resolve) => child.on('close', resolve));
   const report = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
   fs.rmSync(path.dirname(json), { recursive: true, force: true });

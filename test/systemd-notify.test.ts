@@ -2,10 +2,10 @@
 // a real datagram socket (node-unix-socket's, for a path; Python's for an
 // abstract address, which node-unix-socket cannot bind).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { endProcess, spawnTracked, test } from './harness';
 import { DgramSocket } from 'node-unix-socket';
 import { type Service, request, sleep, startService, startServing, tempDir } from './helpers';
 
@@ -53,8 +53,8 @@ async function abstractReceiver(t: { after: (fn: () => void) => void }, name: st
     'while True:',
     '    print(s.recv(4096).decode().replace("\\n", "\\\\n"), flush=True)',
   ].join('\n');
-  const child: ChildProcess = spawn('python3', ['-c', script, name], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(() => child.kill());
+  const child: ChildProcess = spawnTracked('python3', ['-c', script, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => endProcess(child));
   let rest = '';
   let bound!: () => void;
   const isBound = new Promise<void>((resolve) => { bound = resolve; });

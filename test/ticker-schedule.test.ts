@@ -3,7 +3,7 @@
 // counted, and the values logged stay consecutive.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test } from './harness';
 import { findGap, sleep, startServing, tempDir } from './helpers';
 
 test('a stall longer than the catch-up window skips the grid points it missed, logs how many, keeps values consecutive', async (t) => {

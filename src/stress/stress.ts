@@ -11,6 +11,7 @@ import { BUNDLED } from '../ipc/bundled';
 import { Instance } from './instance';
 import { Load } from './load';
 import { PathPoller } from './path-poller';
+import { waitUntilStopped } from './proc';
 import { analyse, formatReport } from './report';
 
 interface Options {
@@ -94,6 +95,8 @@ async function killSuccessor(current: Instance, takeover: string[], phase: 'befo
   const rollbacks = current.lines.filter((l) => l.startsWith('handoff rolled back')).length;
   const victim = new Instance(takeover, { EARLY_SERVICE_FAULT: `stop-${phase}` });
   await victim.waitForLine(/^fault injection: /);
+  // Killed where it stopped itself, not on its way there.
+  await waitUntilStopped(victim.pid);
   victim.child.kill('SIGKILL');
   await victim.exited;
   if (phase === 'after-receive') {
