@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from './harness';
-import { request, startServing, tempDir } from './helpers';
+import { request, sleep, startServing, tempDir } from './helpers';
 
 const NOBODY = 65534;
 
@@ -15,8 +15,14 @@ function requestAsNobody(sock: string, text: string, replyLines: number): string
   const script = `
     const s = require('net').createConnection(process.argv[1]);
     let d = '';
+    let lines = 0;
     s.on('connect', () => s.write(process.argv[2]));
-    s.on('data', (c) => { d += c.toString('latin1'); if (d.split('\\n').length > ${replyLines}) s.destroy(); });
+    s.on('data', (c) => {
+      const text = c.toString('latin1');
+      d += text;
+      for (const ch of text) if (ch === '\\n') lines++;
+      if (lines >= ${replyLines}) s.destroy();
+    });
     s.on('close', () => process.stdout.write(d));`;
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
@@ -81,4 +87,19 @@ test('a chown of the socket after its path stopped resolving (as after switch-ro
   fs.chownSync(movedSock, NOBODY, NOBODY);
   assert.equal(requestAsNobody(movedSock, 'pass_state_and_terminate\n', 1), '\x000\n');
   assert.equal((await service.exited).code, 0);
+});
+
+test('a flood of refused handoff requests costs a few log lines a second, with a count of the rest', async (t) => {
+  const sock = openSocketDir(t);
+  const service = await startServing(sock, ['-d', '60000']);
+  t.after(() => service.stop());
+  fs.chmodSync(sock, 0o777);
+  const replies = requestAsNobody(sock, 'pass_state_v1\n'.repeat(5000), 5000);
+  assert.equal(replies, 'error: not authorized\n'.repeat(5000));
+  await service.waitForLine(/^[0-9]+ more 'handoff refused' messages were not logged/, 5000);
+  await sleep(2500);
+  const refusedLines = service.lines.filter((l) => l.startsWith('handoff refused')).length;
+  assert.ok(refusedLines <= 60, `${refusedLines} lines for 5000 refusals`);
+  const counted = service.lines.map((l) => /^([0-9]+) more 'handoff refused' messages/.exec(l)?.[1]).filter(Boolean).map(Number);
+  assert.equal(counted.reduce((a, b) => a + b, 0) + refusedLines, 5000, 'every refusal is logged or counted');
 });

@@ -146,6 +146,8 @@ const describeService = (service: Service): string =>
 // --- clients across a handoff ----------------------------------------------------
 
 interface Hammer {
+  /** The answers so far. */
+  readonly answered: readonly bigint[];
   /** Stops sending and resolves once every request sent has settled. */
   stop(): Promise<{ answered: bigint[]; failures: string[] }>;
 }
@@ -178,6 +180,7 @@ function hammer(t: TestContext, socketPath: string, everyMs = 3): Hammer {
     }
   })();
   return {
+    answered,
     async stop() {
       running = false;
       await loop;
@@ -228,6 +231,8 @@ async function oursToGio(t: TestContext,
   await peer.waitForLine(/^serving$/);
   assert.equal(await request(sock, 'get_counter\n', 1, TIMEOUT_MS), `${counter}\n`, 'the GIO peer answers on the path');
 
+  // However slow the machine: enough answers, some of them the GIO peer's, before the clients stop.
+  if (clients) await waitUntil(() => clients.answered.length >= 30 && clients.answered.includes(counter), 'answers from the GIO peer');
   const seen = clients ? await clients.stop() : { answered: [], failures: [] };
   const peerExit = await withTimeout(peer.stop(), 'the GIO peer to stop');
   assert.deepEqual(peerExit, { code: 0, signal: null }, peer.stderr.join('\n'));

@@ -13,7 +13,7 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import nodeTest, { type TestContext, type TestOptions } from 'node:test';
 
-export { waitUntilStopped } from '../src/stress/proc';
+export { waitUntilStopped } from '../src/ipc/proc';
 
 /** A test that takes longer fails, named; slow tests give their own `timeout`. */
 export const DEFAULT_TEST_TIMEOUT_MS = 120_000;

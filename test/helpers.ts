@@ -27,6 +27,8 @@ export interface Service {
   /** The tick values logged so far, in order. */
   ticks(): bigint[];
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves once `count` more ticks than now have been logged. */
+  waitForTicks(count: number, timeoutMs?: number): Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
 }
@@ -37,9 +39,13 @@ const TICK = /^-?[0-9]+$/;
 export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main = MAIN): Service {
   const childEnv = { ...process.env, ...env };
   delete childEnv.NODE_EXTRA_CA_CERTS;
-  const child = spawnTracked(process.execPath, [main, '--log-format', 'journal', ...args], {
+  return watchService(spawnTracked(process.execPath, [main, '--log-format', 'journal', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'], env: childEnv,
-  });
+  }));
+}
+
+/** A Service for a process already started (its stdout and stderr piped), e.g. under a wrapper. */
+export function watchService(child: ChildProcess, pid = child.pid!): Service {
   const lines: string[] = [];
   const stderr: string[] = [];
   const waiters: Array<() => void> = [];
@@ -62,7 +68,7 @@ export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main =
   });
   const service: Service = {
     child,
-    pid: child.pid!,
+    pid,
     lines,
     stderr,
     ticks: () => lines.filter((l) => TICK.test(l)).map((l) => BigInt(l)),
@@ -79,6 +85,15 @@ export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main =
           waiters.push(resolve);
           setTimeout(resolve, 100);
         });
+      }
+    },
+    async waitForTicks(count, timeoutMs = 10_000) {
+      const target = service.ticks().length + count;
+      const deadline = Date.now() + timeoutMs;
+      while (service.ticks().length < target) {
+        if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${count} ticks, got ${target - count - service.ticks().length}`);
+        await service.waitForLine(/^-?[0-9]+$/, Math.max(1, deadline - Date.now())).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
     },
     exited,
@@ -171,6 +186,11 @@ export class Client {
         if (error) notDelivered = true;
       });
     });
+  }
+
+  /** Sends bytes as they are, with no line end and no reply expected. */
+  send(bytes: string): void {
+    this.socket.write(bytes);
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // The line protocol, without I/O: command parsing and the line splitter.
 import assert from 'node:assert/strict';
 import { test } from './harness';
-import { LineReader, MAX_LINE_BYTES, describeBytes, parseCommand, parseCounter } from '../src/ipc/protocol';
+import { LineReader, MAX_LINE_BYTES, TOO_LONG, describeBytes, parseCommand, parseCounter } from '../src/ipc/protocol';
 
 test('commands are recognised exactly', () => {
   assert.deepEqual(parseCommand('get_counter'), { kind: 'get_counter' });
@@ -27,33 +27,63 @@ test('set_counter takes exactly a signed 64-bit decimal', () => {
   assert.deepEqual(parseCommand('set_counter'), { kind: 'invalid_number' });
 });
 
+/** Every line the reader has now, and whether the stream ended on a line too long. */
+function drain(reader: LineReader): { lines: string[]; tooLong: boolean } {
+  const lines: string[] = [];
+  for (;;) {
+    const line = reader.next();
+    if (line === undefined) return { lines, tooLong: false };
+    if (line === TOO_LONG) return { lines, tooLong: true };
+    lines.push(line);
+  }
+}
+
+function push(reader: LineReader, text: string | Buffer): { lines: string[]; tooLong: boolean } {
+  reader.push(Buffer.from(text));
+  return drain(reader);
+}
+
 test('pipelined lines come out in order, CR before LF dropped', () => {
   const reader = new LineReader();
-  assert.deepEqual(reader.push(Buffer.from('get_counter\nset_counter 5\r\nfoo\n')).lines, ['get_counter', 'set_counter 5', 'foo']);
+  assert.deepEqual(push(reader, 'get_counter\nset_counter 5\r\nfoo\n').lines, ['get_counter', 'set_counter 5', 'foo']);
   assert.equal(reader.pendingBytes, 0);
 });
 
 test('a line split across chunks is assembled', () => {
   const reader = new LineReader();
-  assert.deepEqual(reader.push(Buffer.from('get_co')).lines, []);
+  assert.deepEqual(push(reader, 'get_co').lines, []);
   assert.equal(reader.pendingBytes, 6);
-  assert.deepEqual(reader.push(Buffer.from('unter\r')).lines, []);
-  assert.deepEqual(reader.push(Buffer.from('\nset_')).lines, ['get_counter']);
-  assert.deepEqual(reader.push(Buffer.from('counter 1\n')).lines, ['set_counter 1']);
+  assert.equal(reader.hasLine, false);
+  assert.deepEqual(push(reader, 'unter\r').lines, []);
+  assert.deepEqual(push(reader, '\nset_').lines, ['get_counter']);
+  assert.deepEqual(push(reader, 'counter 1\n').lines, ['set_counter 1']);
+});
+
+test('lines are taken one at a time; the rest waits as bytes', () => {
+  const reader = new LineReader();
+  reader.push(Buffer.from('a\nb\nc'));
+  assert.equal(reader.next(), 'a');
+  assert.equal(reader.hasLine, true);
+  assert.equal(reader.pendingBytes, 3);
+  assert.equal(reader.next(), 'b');
+  assert.equal(reader.hasLine, false);
+  assert.equal(reader.next(), undefined);
+  assert.deepEqual(reader.takePending(), Buffer.from('c'));
+  assert.equal(reader.pendingBytes, 0);
 });
 
 test('a line of MAX_LINE_BYTES passes, one byte more is refused, complete or not', () => {
-  assert.deepEqual(new LineReader().push(Buffer.from(`${'x'.repeat(MAX_LINE_BYTES)}\n`)),
+  assert.deepEqual(push(new LineReader(), `${'x'.repeat(MAX_LINE_BYTES)}\n`),
     { lines: ['x'.repeat(MAX_LINE_BYTES)], tooLong: false });
-  assert.deepEqual(new LineReader().push(Buffer.from(`a\n${'x'.repeat(MAX_LINE_BYTES + 1)}\nb\n`)),
+  assert.deepEqual(push(new LineReader(), `a\n${'x'.repeat(MAX_LINE_BYTES + 1)}\nb\n`),
     { lines: ['a'], tooLong: true });
   const reader = new LineReader();
-  assert.deepEqual(reader.push(Buffer.alloc(MAX_LINE_BYTES, 'y')), { lines: [], tooLong: false });
-  assert.deepEqual(reader.push(Buffer.from('y')), { lines: [], tooLong: true });
+  assert.deepEqual(push(reader, Buffer.alloc(MAX_LINE_BYTES, 'y')), { lines: [], tooLong: false });
+  assert.deepEqual(push(reader, 'y'), { lines: [], tooLong: true });
 });
 
 test('non-UTF-8 bytes survive as latin1 and are escaped for logs', () => {
-  const [line] = new LineReader().push(Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x0a])).lines;
+  const [line] = push(new LineReader(), Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x0a])).lines as [string];
   assert.equal(line.length, 4);
   assert.equal(parseCommand(line).kind, 'unknown');
   assert.equal(describeBytes(line), '\\xff\\xfe\\x00A');

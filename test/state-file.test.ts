@@ -1,6 +1,7 @@
 // --state-file: the counter survives a crash of the instance that has no
 // predecessor to hand it over; a file that is not trustworthy is refused.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from './harness';
@@ -126,4 +127,29 @@ test('a corrupt state file is reported and ignored, then replaced by a good one'
   assert.equal(service.ticks()[0], 0n);
   await sleep(200);
   assert.equal(new StateFile(file).load().kind, 'loaded');
+});
+
+test('a FIFO at the state file path does not hang the start: it is refused as not a regular file', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'counter');
+  execFileSync('mkfifo', [file]);
+  const service = await startServing(path.join(dir, 's.sock'), ['-d', '10', '--state-file', file]);
+  t.after(() => service.stop());
+  assert.ok(service.lines.some((l) => l === `Ignoring ${file}: not a regular file; starting from 0`), service.lines.join('\n'));
+  assert.equal(await request(path.join(dir, 's.sock'), 'get_counter\n').then((r) => /^[0-9]+\n$/.test(r)), true);
+});
+
+test('a symlink planted at the temporary file name is not followed: its target stays untouched', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'counter');
+  const target = path.join(dir, 'victim');
+  fs.writeFileSync(target, 'precious\n');
+  const stateFile = new StateFile(file);
+  fs.symlinkSync(target, `${file}.tmp-${process.pid}`);
+  const errors: string[] = [];
+  await stateFile.save(42n, (message) => errors.push(message));
+  assert.equal(fs.readFileSync(target, 'utf8'), 'precious\n');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(new StateFile(file).load().kind, 'loaded');
+  assert.ok(!fs.existsSync(`${file}.tmp-${process.pid}`));
 });

@@ -4,12 +4,17 @@
 import path from 'node:path';
 import { BUNDLED } from './bundled';
 
-export interface ReceivedFd {
-  /** The one data byte that carried the descriptors (GIO sends a NUL). */
-  byte: number;
+/** One recvmsg(2): its bytes, the descriptors that came with them, and who sent them. */
+export interface ReceivedMessage {
+  data: Buffer;
+  /** They belong to the last segment of `data` (see receiveMessage in the addon). */
   fds: number[];
-  /** The kernel dropped descriptors that did not fit (MSG_CTRUNC). */
+  /** The kernel dropped descriptors that did not fit (MSG_CTRUNC: too many, or EMFILE). */
   truncated: boolean;
+  /** The sending process, from SCM_CREDENTIALS (with setPassCredentials); -1 when unknown. */
+  pid: number;
+  uid: number;
+  gid: number;
 }
 
 export interface PeerCredentials {
@@ -20,6 +25,8 @@ export interface PeerCredentials {
 
 export interface Addon {
   listenUnix(socketPath: string, backlog: number): number;
+  /** listen(2) again: only the backlog of a listening socket changes. */
+  setBacklog(fd: number, backlog: number): void;
   connectUnix(socketPath: string, timeoutMs: number): number;
   /** A datagram socket connected to `address` ('@…' = abstract namespace). */
   connectDatagram(address: string): number;
@@ -30,16 +37,29 @@ export interface Addon {
   ownerAt(dirFd: number, name: string): number;
   setNonBlocking(fd: number): void;
   writeAll(fd: number, data: Buffer, timeoutMs: number): void;
-  readLine(fd: number, maxBytes: number, timeoutMs: number): Buffer;
+  /** One NUL-like byte carrying one descriptor, as GIO's g_unix_connection_send_fd(). */
   sendFd(socketFd: number, fdToSend: number, byte: number, timeoutMs: number): void;
-  /** null when the peer closed the connection without sending anything. */
-  receiveFd(socketFd: number, timeoutMs: number): ReceivedFd | null;
+  /** Never blocks: the bytes sent (0 when the buffer is full); `fdToSend` (or -1) rides on the first. */
+  trySendMessage(socketFd: number, data: Buffer, fdToSend: number): number;
+  /** One recvmsg(2) of up to `maxBytes`; null at end of stream. */
+  receiveMessage(socketFd: number, maxBytes: number, timeoutMs: number): ReceivedMessage | null;
+  /** SO_PASSCRED: receiveMessage() then tells who sent each message. */
+  setPassCredentials(fd: number): void;
+  /** The credentials the peer had when it connected (for a client: those of the listening process). */
   peerCredentials(fd: number): PeerCredentials;
+  /** A descriptor of the process itself, readable once it has exited (a zombie included). */
+  pidfdOpen(pid: number): number;
+  /** Whether `fd` becomes readable within the timeout. */
+  waitReadable(fd: number, timeoutMs: number): boolean;
+  /** The address a UNIX socket is bound to ('@name' when abstract, '' when unbound). */
+  socketName(fd: number): string;
   shutdownRead(fd: number): void;
   dup(fd: number): number;
   close(fd: number): void;
   isListeningUnixStream(fd: number): boolean;
+  isConnectedUnixStream(fd: number): boolean;
   setTimerSlack(nanoseconds: number): void;
+  ignoreSignal(signal: number): void;
 }
 
 /** Errors thrown by the addon carry errno's name, like Node's own. */

@@ -13,6 +13,8 @@ export const REPLY_LINE_TOO_LONG = 'error: line too long\n';
 export const REPLY_HANDING_OFF = 'error: handing off, retry\n';
 export const REPLY_HANDOFF_IN_PROGRESS = 'error: handoff in progress\n';
 export const REPLY_NOT_AUTHORIZED = 'error: not authorized\n';
+export const REPLY_STOPPING = 'error: stopping, retry\n';
+export const REPLY_TOO_MANY_CONNECTIONS = 'error: too many connections\n';
 
 export type Command =
   | { kind: 'get_counter' }
@@ -57,46 +59,61 @@ export function describeBytes(text: string, max = 80): string {
   return text.length > max ? `${escaped}…(${text.length} bytes)` : escaped;
 }
 
+/** What LineReader.next() returns for a line over MAX_LINE_BYTES: the stream ends there. */
+export const TOO_LONG = Symbol('line too long');
+
 /**
- * Splits a byte stream into lines (LF, an optional CR before it). Lines are
- * returned as latin1 strings so that any byte sequence compares safely. A line
- * longer than MAX_LINE_BYTES, complete or not, ends the stream: the lines
- * before it are still returned, with `tooLong` set.
+ * Splits a byte stream into lines (LF, an optional CR before it), one at a
+ * time, when the reader asks: the bytes wait as they arrived, so a client
+ * that sends a lot costs its bytes, not a string per line. Lines are latin1
+ * strings, so that any byte sequence compares safely. A line longer than
+ * MAX_LINE_BYTES, complete or not, ends the stream: next() returns TOO_LONG.
  */
 export class LineReader {
-  private partial: Buffer | undefined;
+  private data: Buffer = Buffer.alloc(0);
+  private start = 0;
 
-  push(chunk: Buffer): { lines: string[]; tooLong: boolean } {
-    let data = chunk;
-    if (this.partial !== undefined) {
-      data = Buffer.concat([this.partial, chunk]);
-      this.partial = undefined;
-    }
-    const lines: string[] = [];
-    let start = 0;
-    for (;;) {
-      const end = data.indexOf(0x0a, start);
-      if (end < 0) break;
-      let stop = end;
-      if (stop > start && data[stop - 1] === 0x0d) stop--;
-      if (stop - start > MAX_LINE_BYTES) return { lines, tooLong: true };
-      lines.push(data.toString('latin1', start, stop));
-      start = end + 1;
-    }
-    if (data.length - start > MAX_LINE_BYTES) return { lines, tooLong: true };
-    if (start < data.length) this.partial = Buffer.from(data.subarray(start));
-    return { lines, tooLong: false };
+  push(chunk: Buffer): void {
+    if (this.start >= this.data.length) this.data = chunk;
+    else this.data = Buffer.concat([this.data.subarray(this.start), chunk]);
+    this.start = 0;
   }
 
-  /** Removes and returns the bytes of an incomplete line. */
+  /** The next complete line, TOO_LONG, or undefined when no complete line is waiting. */
+  next(): string | typeof TOO_LONG | undefined {
+    const end = this.data.indexOf(0x0a, this.start);
+    if (end < 0) {
+      if (this.data.length - this.start > MAX_LINE_BYTES) return TOO_LONG;
+      // Keep only the unfinished line, not the whole chunk it came in.
+      if (this.start > 0) {
+        this.data = Buffer.from(this.data.subarray(this.start));
+        this.start = 0;
+      }
+      return undefined;
+    }
+    let stop = end;
+    if (stop > this.start && this.data[stop - 1] === 0x0d) stop--;
+    if (stop - this.start > MAX_LINE_BYTES) return TOO_LONG;
+    const line = this.data.toString('latin1', this.start, stop);
+    this.start = end + 1;
+    return line;
+  }
+
+  /** Whether a complete line (or the end of the stream, TOO_LONG) is waiting. */
+  get hasLine(): boolean {
+    return this.data.indexOf(0x0a, this.start) >= 0 || this.data.length - this.start > MAX_LINE_BYTES;
+  }
+
+  /** Removes and returns the bytes not read as lines yet (an incomplete line, when !hasLine). */
   takePending(): Buffer {
-    const pending = this.partial ?? Buffer.alloc(0);
-    this.partial = undefined;
+    const pending = Buffer.from(this.data.subarray(this.start));
+    this.data = Buffer.alloc(0);
+    this.start = 0;
     return pending;
   }
 
-  /** Bytes of an incomplete line waiting for its LF. */
+  /** Bytes received and not read as lines yet. */
   get pendingBytes(): number {
-    return this.partial?.length ?? 0;
+    return this.data.length - this.start;
   }
 }

@@ -15,8 +15,14 @@ export const COUNTER_MAX = 2n ** 63n - 1n;
 const COUNTER = 0;
 /** CLOCK_MONOTONIC nanoseconds of the next tick, published by the ticker. */
 const NEXT_DEADLINE_NS = 1;
-/** Ticks the ticker skipped because it was late by more than a period. */
+/** Ticks the ticker skipped because it was too late for them. */
 const MISSED_TICKS = 2;
+/**
+ * Grid points due up to this CLOCK_MONOTONIC time are ticked however late
+ * (see the ticker): they fell into an interval the state was frozen for a
+ * handoff, and the ticks of that interval are owed, not lost.
+ */
+const CATCH_UP_UNTIL_NS = 3;
 const BIG_SLOTS = 4;
 
 // Int32 slots (futex words).
@@ -85,19 +91,26 @@ export class SharedState {
     return captured;
   }
 
-  /** Lets the ticker go on from `value` after freeze() (a handoff that did not happen). */
+  /**
+   * Lets the ticker go on from `value` after freeze() (a handoff that did
+   * not happen); the grid points it missed meanwhile are ticked at once.
+   */
   unfreeze(value: bigint): void {
+    Atomics.store(this.big, CATCH_UP_UNTIL_NS, process.hrtime.bigint());
     Atomics.store(this.big, COUNTER, value);
     this.wakeTicker();
   }
 
   /**
    * Starts ticking: the counter is set to `value`, the first tick is due at
-   * `firstDeadlineNs` (CLOCK_MONOTONIC). Until then set_counter works and the
+   * `firstDeadlineNs` (CLOCK_MONOTONIC), and grid points due until
+   * `catchUpUntilNs` are ticked however late they are (a predecessor's grid
+   * continued after a slow handoff). Until then set_counter works and the
    * ticker waits. Does nothing if a stop was requested meanwhile.
    */
-  start(value: bigint, firstDeadlineNs: bigint): void {
+  start(value: bigint, firstDeadlineNs: bigint, catchUpUntilNs = 0n): void {
     if (Atomics.load(this.int, RUN_STATE) !== HOLD) return;
+    Atomics.store(this.big, CATCH_UP_UNTIL_NS, catchUpUntilNs);
     Atomics.store(this.big, NEXT_DEADLINE_NS, firstDeadlineNs);
     Atomics.store(this.big, COUNTER, value);
     // Only from HOLD: a stop requested by now must stay a stop.
@@ -170,6 +183,11 @@ export class SharedState {
   /** Moves the deadline on, unless the supervisor replaced it meanwhile. */
   advanceDeadline(from: bigint, to: bigint): void {
     Atomics.compareExchange(this.big, NEXT_DEADLINE_NS, from, to);
+  }
+
+  /** Grid points due until this time are owed: ticked, never skipped. */
+  catchUpUntil(): bigint {
+    return Atomics.load(this.big, CATCH_UP_UNTIL_NS);
   }
 
   addMissedTicks(count: bigint): bigint {

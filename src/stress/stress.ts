@@ -11,7 +11,7 @@ import { BUNDLED } from '../ipc/bundled';
 import { Instance } from './instance';
 import { Load } from './load';
 import { PathPoller } from './path-poller';
-import { waitUntilStopped } from './proc';
+import { waitUntilStopped } from '../ipc/proc';
 import { analyse, formatReport } from './report';
 
 interface Options {

@@ -22,6 +22,8 @@ export interface Config {
   /** Where the counter is saved, and resumed from when there is no predecessor. */
   stateFile: string | undefined;
   stateSaveIntervalMs: number;
+  /** Past this many open client connections, a new one is refused. */
+  maxConnections: number;
 }
 
 export const MIN_TIMER_DELAY_MS = 0.01;
@@ -95,6 +97,12 @@ export function defaultSpinNs(periodNs: bigint): bigint {
   return periodNs / 4n < 200_000n ? periodNs / 4n : 200_000n;
 }
 
+function parseMaxConnections(text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < 1 || value > 65_536) throw new InvalidArgumentError('expected a number from 1 to 65536.');
+  return value;
+}
+
 function parseSaveInterval(text: string): number {
   const value = Number(text);
   if (!/^[0-9]+$/.test(text) || value < 10 || value > 3_600_000) {
@@ -131,6 +139,8 @@ export function buildProgram(version: string): Command {
       + 'when starting with no predecessor'))
     .addOption(new Option('--state-save-interval <ms>', 'with --state-file: save a changed counter this often')
       .argParser(parseSaveInterval).default(1000))
+    .addOption(new Option('--max-connections <n>', 'refuse client connections past this many open ones '
+      + '("error: too many connections")').argParser(parseMaxConnections).default(1000))
     .addHelpText('after', '\nThe stress tool that ships with it: early-service stress --help')
     .allowExcessArguments(false);
 }
@@ -147,6 +157,7 @@ interface RawOptions {
   stateFile?: string;
   stateSaveInterval: number;
   timerSpin?: number;
+  maxConnections: number;
 }
 
 /** Parses `args` (without node and the script); exits the process on errors. */
@@ -174,5 +185,6 @@ export function parseCli(args: readonly string[], version: string): Config {
     handoffAllowedUids: options.handoffAllowUid,
     stateFile: options.stateFile,
     stateSaveIntervalMs: options.stateSaveInterval,
+    maxConnections: options.maxConnections,
   };
 }

@@ -1,27 +1,37 @@
 // One accepted client connection: splits its bytes into lines, answers each in
 // order, and closes only after everything it answered has been written.
+//
+// Memory is bounded per connection whatever the client does: lines are taken
+// from the received bytes one at a time, and answering stops (and with it
+// reading, so the kernel holds the rest) once MAX_PENDING_REPLY_BYTES of
+// replies wait for a client that does not read them.
 import type net from 'node:net';
 import { addon } from './native';
-import { LineReader, REPLY_LINE_TOO_LONG } from '../ipc/protocol';
+import { LineReader, REPLY_LINE_TOO_LONG, TOO_LONG } from '../ipc/protocol';
 
 /** What a line handler returns: the reply, or HOLD to answer it later. */
 export const HOLD = Symbol('hold');
 export type LineHandler = (line: string, connection: Connection) => string | typeof HOLD;
 
-/** Above this many unwritten reply bytes, stop reading the client. */
-const MAX_PENDING_REPLY_BYTES = 256 * 1024;
+/**
+ * Above this many unwritten reply bytes, stop answering and reading the
+ * client until it reads: with at most one read chunk (64 KiB) waiting, a
+ * client that floods and never reads holds a bounded amount of memory.
+ */
+const MAX_PENDING_REPLY_BYTES = 16 * 1024;
 
 export class Connection {
   private readonly reader = new LineReader();
-  private readonly queue: string[] = [];
   private held = false;
+  /** Reading stopped until the client has read some replies (see pump). */
+  private throttled = false;
   private readEnded = false;
   private closing = false;
-  /** A line over the limit came after the queued ones: answer them, then close. */
+  /** A line over the limit came after the ones answered: close once they are written. */
   private tooLong = false;
   /** Set by lastCall(): stop reading once the next request is answered, or when this fires. */
   private lastCallTimer: NodeJS.Timeout | undefined;
-  /** While held, complete lines go here instead of being answered. */
+  /** While held, the next complete line goes here instead of being answered. */
   private heldLineReader: ((line: string | undefined) => void) | undefined;
   /** The descriptor, while the socket is open (libuv's own, not a copy). */
   readonly fd: number;
@@ -38,10 +48,9 @@ export class Connection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       this.readEnded = true;
-      if (this.held && this.queue.length === 0) this.deliverHeldLine(undefined);
-      this.flushQueue();
+      if (this.held && !this.reader.hasLine) this.deliverHeldLine(undefined);
+      this.pump();
     });
-    socket.on('drain', () => socket.resume());
     // A client that vanished (ECONNRESET, EPIPE) only loses its connection.
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
@@ -53,30 +62,36 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    const { lines, tooLong } = this.reader.push(chunk);
-    for (const line of lines) this.queue.push(line);
-    if (tooLong) this.tooLong = true;
-    this.flushQueue();
+    this.reader.push(chunk);
+    this.pump();
   }
 
-  /** Answers queued lines in order until one is held. */
-  private flushQueue(): void {
-    if (this.held && this.heldLineReader !== undefined && this.queue.length > 0) {
-      this.deliverHeldLine(this.queue.shift());
-    }
+  /** Answers waiting lines in order until one is held or the reply budget is spent. */
+  private pump(): void {
+    if (this.held && this.heldLineReader !== undefined && this.reader.hasLine) this.deliverHeldLine(this.takeLine());
     let replies = '';
-    let index = 0;
-    while (!this.held && index < this.queue.length) {
-      const reply = this.handleLine(this.queue[index++], this);
+    let answered = 0;
+    const budget = MAX_PENDING_REPLY_BYTES - this.socket.writableLength;
+    while (!this.held && !this.tooLong && replies.length <= budget) {
+      const line = this.takeLine();
+      if (line === undefined) break;
+      answered++;
+      const reply = this.handleLine(line, this);
       if (reply === HOLD) this.held = true;
       else replies += reply;
     }
-    this.queue.splice(0, index);
-    if (replies.length > 0 && !this.socket.destroyed) this.socket.write(replies);
-    if (this.lastCallTimer !== undefined && index > 0 && this.reader.pendingBytes === 0) this.stopReading();
-    // Past this, 'drain' is sure to come (write() returned false) and resumes.
-    if (this.socket.writableLength > MAX_PENDING_REPLY_BYTES) this.socket.pause();
-    if (this.held || this.queue.length > 0 || this.closing) return;
+    if (replies.length > 0 && !this.socket.destroyed) this.socket.write(replies, () => this.afterWrite());
+    if (this.lastCallTimer !== undefined && answered > 0 && this.reader.pendingBytes === 0) this.stopReading();
+    // Over budget: the rest waits, and nothing more is read, until what was
+    // written has left (afterWrite), i.e. until the client reads.
+    const waiting = !this.held && !this.tooLong && this.reader.hasLine;
+    if (this.socket.writableLength > MAX_PENDING_REPLY_BYTES || waiting) {
+      // libuv stops at once (a paused stream would still buffer what arrives).
+      if (!this.throttled && !this.closing) this.handle().readStop();
+      this.throttled = true;
+      return;
+    }
+    if (this.held || this.closing) return;
     if (this.tooLong) {
       this.closing = true;
       this.socket.end(REPLY_LINE_TOO_LONG);
@@ -88,11 +103,32 @@ export class Connection {
     }
   }
 
+  /** The next complete line; a line too long ends the stream (tooLong). */
+  private takeLine(): string | undefined {
+    if (this.tooLong) return undefined;
+    const line = this.reader.next();
+    if (line === TOO_LONG) {
+      this.tooLong = true;
+      return undefined;
+    }
+    return line;
+  }
+
+  /** A write has reached the kernel: answer what waited for it, then read again. */
+  private afterWrite(): void {
+    if (this.socket.destroyed || this.closing) return;
+    if (!this.held && this.reader.hasLine) this.pump();
+    if (this.throttled && !this.reader.hasLine && this.socket.writableLength <= MAX_PENDING_REPLY_BYTES) {
+      this.throttled = false;
+      this.handle().readStart();
+    }
+  }
+
   /** Writes the reply to a held line and goes on with the lines after it. */
   release(reply: string): void {
-    if (!this.socket.destroyed && reply.length > 0) this.socket.write(reply);
+    if (!this.socket.destroyed && reply.length > 0) this.socket.write(reply, () => this.afterWrite());
     this.held = false;
-    this.flushQueue();
+    this.pump();
   }
 
   /**
@@ -106,8 +142,8 @@ export class Connection {
         clearTimeout(timer);
         resolve(line);
       };
-      if (this.socket.destroyed || (this.readEnded && this.queue.length === 0)) this.deliverHeldLine(undefined);
-      else this.flushQueue();
+      if (this.socket.destroyed || (this.readEnded && !this.reader.hasLine)) this.deliverHeldLine(undefined);
+      else this.pump();
     });
   }
 
@@ -119,17 +155,22 @@ export class Connection {
 
   /**
    * Whether the connection can be handed to a successor now: open, nothing
-   * held or queued, every reply written, reading not paused.
+   * held, no complete line waiting, every reply written, reading not paused.
    */
   get isIdle(): boolean {
     return !this.socket.destroyed && !this.held && !this.closing && !this.readEnded && !this.tooLong &&
-      this.queue.length === 0 && this.socket.writableLength === 0 && !this.socket.isPaused();
+      !this.reader.hasLine && this.socket.writableLength === 0 && !this.throttled;
+  }
+
+  /** Bytes of an incomplete line read from the client and not answered yet. */
+  get pendingBytes(): number {
+    return this.reader.pendingBytes;
   }
 
   /** Whether replies are still on their way out (an idle moment may follow soon). */
   get isSettling(): boolean {
     return !this.socket.destroyed && !this.held && !this.closing &&
-      (this.socket.writableLength > 0 || this.queue.length > 0 || this.socket.isPaused());
+      (this.socket.writableLength > 0 || this.reader.hasLine || this.throttled);
   }
 
   /**

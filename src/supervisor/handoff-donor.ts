@@ -1,47 +1,62 @@
 // The serving side of a handoff: gives the listening socket and the state
 // (and, to an early-service successor, its client connections) to the
-// process that asks, then exits 0. Never unlinks the socket path.
+// process that asked. Never unlinks the socket path. The lifecycle
+// (lifecycle.ts) decides whether a request is served at all, and what
+// happens to this process afterwards.
 //
 // Seed form ("pass_state_and_terminate", what the C reference and its GIO
 // client speak): one NUL byte carrying the listening fd, then "<counter>\n".
-// Fire and forget, as in the seed. Connections this process had accepted are
-// drained: what their clients had sent is answered, then they are closed.
+// Fire and forget, as in the seed.
 //
 // Extended form ("pass_state_v1", see src/ipc/wire.ts), a two-phase commit:
 // the same socket, a state record with the tick schedule, and every idle
 // client connection, each a copy: this process keeps its own until the
-// successor commits. If it does not (it died, closed, or let the handoff
-// timeout pass), this process takes everything back and carries on as if
-// nothing happened: same counter, same tick grid, same connections.
+// successor commits. If it does not (it died, closed, said "abort", or let
+// the deadline pass), this process takes everything back and carries on:
+// same counter, same tick grid (the grid points it missed meanwhile are
+// ticked, not skipped), same connections.
+//
+// The state is frozen (no tick, no write) only for the part that must be
+// atomic: everything slow (waiting for connections to settle, for a save in
+// flight, past an imminent tick) comes before, and the frozen part is bounded
+// by the deadline whatever the successor or the clients do: records go out
+// without blocking the event loop, what is handed over is capped.
 import { addon } from './native';
+import { isSystemError } from '../ipc/addon';
 import type { Logger } from '../ipc/log-line';
-import { REPLY_HANDOFF_IN_PROGRESS, REPLY_NOT_AUTHORIZED, formatCounter } from '../ipc/protocol';
+import { formatCounter } from '../ipc/protocol';
 import type { SharedState } from '../ipc/shared-state';
-import { COMMIT, formatConnectionRecord, formatEndRecord, formatStateRecord } from '../ipc/wire';
-import type { HandoffAuthorization } from './authorization';
+import { COMMIT, formatAbortRecord, formatConnectionRecord, formatEndRecord, formatStateRecord, parseAbortRecord } from '../ipc/wire';
 import type { Connection } from './connection';
+import { injectFault } from './faults';
 import type { Server } from './server';
 
-/** How long connections get to write their pending replies before they are handed over. */
+/** How long connections get to write their pending replies before they are handed over (before the freeze). */
 const SETTLE_TIMEOUT_MS = 500;
 /** The most a handoff waits for the next tick, so that the successor has time before the one after. */
 const MAX_TICK_WAIT_NS = 50_000_000n;
+/** At most this many client connections travel; the rest are drained by this process. */
+export const MAX_HANDED_CONNECTIONS = 1024;
+/** A connection holding more unanswered bytes than this is drained, not handed over. */
+export const MAX_HANDED_UNREAD_BYTES = 1024;
 
 export interface DonorOptions {
   server: Server;
   state: SharedState;
   log: Logger;
   socketPath: string;
+  /** The frozen part of a handoff (records sent, commit received) must end within this. */
   timeoutMs: number;
   periodNs: bigint;
-  authorization: HandoffAuthorization;
   /** Handoffs this process's state has been through so far. */
   generation: () => number;
-  /** Called once the socket and the state belong to the successor; must end the process. */
-  onHandedOff: () => Promise<void>;
-  /** Where the handoff stands, in words (for systemd's STATUS=). */
-  onProgress?: (text: string) => void;
 }
+
+export type Donation =
+  | { outcome: 'committed'; captured: bigint; connections: number }
+  /** Nothing was taken: the request was answered with an error. */
+  | { outcome: 'refused'; why: string }
+  | { outcome: 'rolled-back'; why: string };
 
 /** What a handoff took from this process, to give back if it does not complete. */
 interface Taken {
@@ -52,87 +67,68 @@ interface Taken {
 }
 
 export class HandoffDonor {
-  private busy = false;
-
   constructor(private readonly options: DonorOptions) {}
 
-  /** Whether a handoff is under way (or done): nothing else may start. */
-  get inProgress(): boolean {
-    return this.busy;
-  }
-
-  /** Serves a handoff request held on `connection`. */
-  handle(connection: Connection, form: 'seed' | 'extended'): void {
-    const { allowed, peer } = this.options.authorization.check(connection.fd);
-    if (!allowed) {
-      this.options.log.warn(`handoff refused: pid ${peer.pid} (uid ${peer.uid}) is not authorized`);
-      connection.release(REPLY_NOT_AUTHORIZED);
-      return;
-    }
-    if (this.busy) {
-      connection.release(REPLY_HANDOFF_IN_PROGRESS);
-      return;
-    }
-    this.busy = true;
-    this.options.onProgress?.(`handing off to pid ${peer.pid}`);
-    void this.handOff(connection, form);
-  }
-
-  private async handOff(requester: Connection, form: 'seed' | 'extended'): Promise<void> {
-    const { server, state, log, socketPath, timeoutMs } = this.options;
+  /** Serves one handoff request held on `requester`. */
+  async donate(requester: Connection, form: 'seed' | 'extended'): Promise<Donation> {
+    const { server, state, log, socketPath } = this.options;
+    // Slow steps first, while clients are served and the counter ticks.
+    if (form === 'extended') await server.settle(SETTLE_TIMEOUT_MS);
     await this.awayFromTheNextTick();
+    // A copy of the listening socket for the successor (and for a rollback):
+    // if the descriptor table is full, refuse now, with nothing taken yet.
+    let listenFd: number;
+    try {
+      listenFd = addon.dup(server.listeningFd);
+    } catch (error) {
+      const why = `cannot copy the listening socket (${isSystemError(error) ? error.code : String(error)})`;
+      requester.release(formatAbortRecord(why));
+      return { outcome: 'refused', why };
+    }
     // One atomic step: the value returned is the state, and no tick follows.
     const captured = state.freeze();
     const nextDeadlineNs = state.nextDeadline();
     server.setCapturedValue(captured);
-    const taken: Taken = { requester, captured, listenFd: server.stopAccepting(), detached: [] };
+    server.stopAccepting();
+    const taken: Taken = { requester, captured, listenFd, detached: [] };
+    injectFault('donor-frozen', log);
+    const deadline = Date.now() + this.options.timeoutMs;
     log.notice(`Passing file descriptor for ${socketPath} to other process`);
     try {
-      if (form === 'extended') await server.settle(SETTLE_TIMEOUT_MS);
       // The NUL byte must not overtake replies still queued on this connection.
-      await requester.flushed(timeoutMs);
-      addon.sendFd(requester.fd, taken.listenFd, 0, timeoutMs);
-    } catch (error) {
-      this.rollBack(taken, describe(error));
-      return;
-    }
-    if (form === 'seed') {
-      addon.close(taken.listenFd);
-      log.notice('Returning counter to client and terminating the process');
-      requester.release(formatCounter(captured));
-      await this.options.onHandedOff();
-      return;
-    }
-
-    try {
-      this.send(requester, formatStateRecord({
+      await requester.flushed(deadline - Date.now());
+      if (form === 'seed') {
+        await this.send(requester, Buffer.from([0]), listenFd, deadline);
+        addon.close(listenFd);
+        log.notice('Returning counter to client and terminating the process');
+        requester.release(formatCounter(captured));
+        return { outcome: 'committed', captured, connections: 0 };
+      }
+      await this.send(requester, record(formatStateRecord({
         counter: captured, nextDeadlineNs, periodNs: this.options.periodNs, pid: process.pid,
         generation: this.options.generation() + 1,
-      }));
+      })), listenFd, deadline);
       for (const connection of server.connections) {
-        if (connection === requester || !connection.isIdle) continue;
+        if (taken.detached.length >= MAX_HANDED_CONNECTIONS) break;
+        if (connection === requester || !connection.isIdle || connection.pendingBytes > MAX_HANDED_UNREAD_BYTES) continue;
         const unread = connection.detach();
         taken.detached.push({ connection, unread });
         // A copy travels; this process keeps its own until the commit.
-        addon.sendFd(requester.fd, connection.fd, 0, timeoutMs);
-        this.send(requester, formatConnectionRecord(unread));
+        await this.send(requester, record(formatConnectionRecord(unread)), connection.fd, deadline);
       }
-      this.send(requester, formatEndRecord(taken.detached.length));
+      await this.send(requester, Buffer.from(formatEndRecord(taken.detached.length)), -1, deadline);
     } catch (error) {
-      this.rollBack(taken, describe(error));
-      return;
+      return this.rollBack(taken, describe(error));
     }
-    if (!(await this.committed(requester))) {
-      this.rollBack(taken, 'the successor did not commit');
-      return;
-    }
-    // The successor serves: this process's copies go, and so does it.
+    injectFault('donor-sent', log);
+    const verdict = await this.verdict(requester, deadline);
+    if (verdict !== COMMIT) return this.rollBack(taken, verdict);
+    // The successor serves: this process's copies go.
     for (const { connection } of taken.detached) connection.socket.destroy();
-    addon.close(taken.listenFd);
+    addon.close(listenFd);
     requester.socket.destroy();
     log.notice('Returning counter to client and terminating the process');
-    log.info(`Handed over counter ${captured} and ${taken.detached.length} client connections`);
-    await this.options.onHandedOff();
+    return { outcome: 'committed', captured, connections: taken.detached.length };
   }
 
   /**
@@ -149,37 +145,68 @@ export class HandoffDonor {
   }
 
   /**
-   * Waits for the successor's commit. On timeout or end of connection the
+   * Sends `data` (with `fd` on its first byte) without blocking the event
+   * loop: a full socket buffer is waited out in 1 ms steps until `deadline`.
+   */
+  private async send(requester: Connection, data: Buffer, fd: number, deadline: number): Promise<void> {
+    let offset = 0;
+    while (offset < data.length) {
+      if (requester.socket.destroyed) throw new Error('the successor closed the connection');
+      const sent = addon.trySendMessage(requester.fd, data.subarray(offset), offset === 0 ? fd : -1);
+      offset += sent;
+      if (sent > 0) continue;
+      if (Date.now() >= deadline) throw new Error(`the successor did not read what was sent within ${this.options.timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /**
+   * COMMIT, or why not. On the deadline or the end of the connection the
    * decision is made atomically: after shutdown(SHUT_RD) a commit still on
    * its way fails at the successor (EPIPE), and one that already arrived is
    * still read, so both sides always agree on who serves.
    */
-  private async committed(requester: Connection): Promise<boolean> {
-    const reply = await requester.nextHeldLine(this.options.timeoutMs);
-    if (reply !== undefined) return reply === COMMIT;
+  private async verdict(requester: Connection, deadline: number): Promise<string> {
+    const reply = await requester.nextHeldLine(Math.max(0, deadline - Date.now()));
+    if (reply !== undefined) return reply === COMMIT ? COMMIT : why(reply);
     try {
       addon.shutdownRead(requester.fd);
     } catch {
       // Already closed: nothing more can arrive.
     }
-    return (await requester.nextHeldLine(this.options.timeoutMs)) === COMMIT;
+    const late = await requester.nextHeldLine(1000);
+    if (late === COMMIT) return COMMIT;
+    return late === undefined ? 'the successor did not commit' : why(late);
   }
 
-  /** Puts everything back as it was before the request. */
-  private rollBack(taken: Taken, why: string): void {
+  /** Puts everything back as it was before the request, and tells the successor so. */
+  private rollBack(taken: Taken, why: string): Donation {
     const { server, state, log } = this.options;
     log.warn(`handoff rolled back, still serving: ${why}`);
+    // Best effort: a successor that reads learns it at once (it would also
+    // learn it from its commit failing, then reading this line).
+    try {
+      addon.trySendMessage(taken.requester.fd, Buffer.from(formatAbortRecord(why)), -1);
+    } catch {
+      // The successor is gone.
+    }
     taken.requester.socket.destroy();
     server.serve(taken.listenFd);
     for (const { connection, unread } of taken.detached) connection.reattach(unread);
+    // The grid points of the frozen interval are ticked at once, not skipped.
     state.unfreeze(taken.captured);
-    this.busy = false;
-    this.options.onProgress?.(`serving; the last handoff was rolled back (${why})`);
+    return { outcome: 'rolled-back', why };
   }
+}
 
-  private send(requester: Connection, record: string): void {
-    addon.writeAll(requester.fd, Buffer.from(record), this.options.timeoutMs);
-  }
+/** A record that carries a descriptor: its NUL byte first, in one message. */
+function record(line: string): Buffer {
+  return Buffer.concat([Buffer.from([0]), Buffer.from(line, 'latin1')]);
+}
+
+function why(reply: string): string {
+  const reason = parseAbortRecord(reply);
+  return reason !== undefined ? `the successor gave up: ${reason}` : `the successor answered '${reply.slice(0, 60)}'`;
 }
 
 function describe(error: unknown): string {

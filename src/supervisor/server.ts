@@ -2,21 +2,18 @@
 // given (created by openListener() or received in a handoff), the commands of
 // the protocol, and the connections it has accepted.
 import net from 'node:net';
-import { addon } from './native';
 import type { Logger } from '../ipc/log-line';
 import {
-  type Command, REPLY_HANDING_OFF, REPLY_INVALID_COMMAND, REPLY_INVALID_NUMBER,
+  type Command, REPLY_HANDING_OFF, REPLY_INVALID_COMMAND, REPLY_INVALID_NUMBER, REPLY_TOO_MANY_CONNECTIONS,
   describeBytes, formatCounter, formatPrevious, parseCommand,
 } from '../ipc/protocol';
 import { FROZEN, type SharedState } from '../ipc/shared-state';
 import { Connection, HOLD } from './connection';
 import { LISTEN_BACKLOG } from './listener';
+import { LogThrottle } from './log-throttle';
 
 /** Called with a connection that asked for the handoff; it is held until released. */
 export type HandoffRequestHandler = (connection: Connection, form: 'seed' | 'extended') => void;
-
-/** At most this many "Unknown message" lines a second, so clients cannot flood the log. */
-const UNKNOWN_LOG_PER_SECOND = 20;
 
 export class Server {
   readonly connections = new Set<Connection>();
@@ -24,15 +21,29 @@ export class Server {
   private listenFd = -1;
   /** The value captured by freeze(), answered to get_counter while frozen. */
   private capturedValue = 0n;
-  private unknownLogged = 0;
-  private unknownSuppressed = 0;
-  private unknownWindowStart = 0;
+  /** What set_counter gets while frozen: retry soon (a handoff), or elsewhere (a stop). */
+  private frozenReply = REPLY_HANDING_OFF;
+  private readonly throttle: LogThrottle;
   onHandoffRequest: HandoffRequestHandler = (connection) => connection.release(REPLY_INVALID_COMMAND);
 
   constructor(
     private readonly state: SharedState,
     private readonly log: Logger,
-  ) {}
+    /** Past this many open connections a new one is told so and closed. */
+    private readonly maxConnections: number,
+  ) {
+    this.throttle = new LogThrottle(log);
+  }
+
+  /** Client-triggered lines go through here: at most a few a second of each kind. */
+  logThrottled(kind: string, level: 'info' | 'warn' | 'notice', message: string): void {
+    this.throttle.line(kind, level, message);
+  }
+
+  /** The listening descriptor while serving, else -1. */
+  get listeningFd(): number {
+    return this.listenFd;
+  }
 
   /** Starts accepting on a listening descriptor; the server owns it from now on. */
   serve(fd: number): void {
@@ -44,21 +55,20 @@ export class Server {
   }
 
   /**
-   * Stops accepting. Returns a duplicate of the listening descriptor: closing
-   * the net.Server closes its own, but the socket (and the clients waiting in
-   * its backlog) must live on for whoever is served next.
+   * Stops accepting and closes the listening descriptor. The socket (and the
+   * clients in its backlog) lives on only in other copies: a successor's, the
+   * fd store's, or one the caller dup()ed first.
    */
-  stopAccepting(): number {
-    const kept = addon.dup(this.listenFd);
+  stopAccepting(): void {
     this.netServer?.close();
     this.netServer = undefined;
     this.listenFd = -1;
-    return kept;
   }
 
-  /** Answers get_counter with `value` while the state is frozen. */
-  setCapturedValue(value: bigint): void {
+  /** Answers get_counter with `value` while the state is frozen; set_counter gets `setReply`. */
+  setCapturedValue(value: bigint, setReply = REPLY_HANDING_OFF): void {
     this.capturedValue = value;
+    this.frozenReply = setReply;
   }
 
   /** Serves a client connection handed over by a predecessor. */
@@ -93,6 +103,13 @@ export class Server {
   }
 
   private accept(socket: net.Socket, unread?: Buffer): void {
+    if (this.connections.size >= this.maxConnections && unread === undefined) {
+      this.logThrottled('too many connections', 'warn', `refused a connection: ${this.maxConnections} are open (--max-connections)`);
+      socket.on('error', () => socket.destroy());
+      socket.end(REPLY_TOO_MANY_CONNECTIONS);
+      socket.destroySoon();
+      return;
+    }
     const connection = new Connection(socket, (line, c) => this.answer(parseCommand(line), c), unread);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
@@ -107,8 +124,8 @@ export class Server {
       case 'set_counter': {
         const previous = this.state.set(command.value);
         // Frozen: the value was captured for a successor; a change now would be lost.
-        if (previous === FROZEN) return REPLY_HANDING_OFF;
-        this.log.info(`Setting the counter to ${command.value}`);
+        if (previous === FROZEN) return this.frozenReply;
+        this.logThrottled('Setting the counter', 'info', `Setting the counter to ${command.value}`);
         return formatPrevious(previous);
       }
       case 'invalid_number':
@@ -118,22 +135,8 @@ export class Server {
         queueMicrotask(() => this.onHandoffRequest(connection, command.form));
         return HOLD;
       case 'unknown':
-        this.logUnknown(command.text);
+        this.logThrottled('Unknown message', 'warn', `Unknown message '${describeBytes(command.text)}' from client`);
         return REPLY_INVALID_COMMAND;
     }
-  }
-
-  private logUnknown(text: string): void {
-    const now = Date.now();
-    if (now - this.unknownWindowStart >= 1000) {
-      if (this.unknownSuppressed > 0) {
-        this.log.warn(`${this.unknownSuppressed} more unknown messages were not logged`);
-      }
-      this.unknownWindowStart = now;
-      this.unknownLogged = 0;
-      this.unknownSuppressed = 0;
-    }
-    if (this.unknownLogged++ < UNKNOWN_LOG_PER_SECOND) this.log.warn(`Unknown message '${describeBytes(text)}' from client`);
-    else this.unknownSuppressed++;
   }
 }

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCounter } from '../ipc/protocol';
+import { FROZEN } from '../ipc/shared-state';
 
 const MAGIC = 'early-service-state 1';
 const MAX_BYTES = 4096;
@@ -51,8 +52,10 @@ export class StateFile {
   load(): LoadResult {
     let fd: number;
     try {
-      // O_NOFOLLOW: a symlink planted here is not followed to someone else's file.
-      fd = fs.openSync(this.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      // O_NOFOLLOW: a symlink planted here is not followed to someone else's
+      // file. O_NONBLOCK: a FIFO planted here does not hang the open (the
+      // type is checked next); it changes nothing for a regular file.
+      fd = fs.openSync(this.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { kind: 'missing' };
@@ -82,6 +85,11 @@ export class StateFile {
   save(counter: bigint, onError: (message: string) => void): Promise<void> {
     this.saving = this.saving.then(async () => {
       if (counter === this.lastSaved) return;
+      // The handoff's marker is never a value (a bug upstream, not a reason to lose the file).
+      if (counter === FROZEN) {
+        onError(`refusing to save the frozen marker to ${this.file}`);
+        return;
+      }
       try {
         await writeAtomically(this.file, formatState(counter));
         this.lastSaved = counter;
@@ -91,11 +99,20 @@ export class StateFile {
     });
     return this.saving;
   }
+
+  /** Resolves once every save asked for so far is done. */
+  idle(): Promise<void> {
+    return this.saving;
+  }
 }
 
 async function writeAtomically(file: string, text: string): Promise<void> {
   const temporary = `${file}.tmp-${process.pid}`;
-  const handle = await fs.promises.open(temporary, 'w', 0o600);
+  // Left over by an earlier process with our pid, or planted: not ours to
+  // follow or to write into. O_EXCL|O_NOFOLLOW creates a new file or fails.
+  await fs.promises.rm(temporary, { force: true });
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const handle = await fs.promises.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
     await handle.writeFile(text);
     await handle.sync();

@@ -4,19 +4,50 @@
 // early-service server and falls back, on the same connection, to the seed's
 // form when the server answers "Invalid command" (the C reference does).
 //
-// In the extended form nothing received is used before commit() succeeded:
-// until then the predecessor may still take it all back.
+// Nothing received is trusted or used before it has been checked and, in the
+// extended form, before commit() succeeded: until then the predecessor may
+// still take it all back.
+//
+// Who the predecessor is: the uid that created the listening socket
+// (SO_PEERCRED) and the process that sends the records (SCM_CREDENTIALS, which
+// it cannot forge) must both be root, our own uid or an allowed uid; the
+// socket it sends must be a listening UNIX stream socket bound to our
+// address; each connection a connected UNIX stream socket; each field of the
+// state record believable.
+//
+// Whether it died: a predecessor that takes everything back says so
+// ("abort"); one that closes the connection without saying so has died, and
+// what it sent is ours (nobody else holds it any more). That death is
+// confirmed on a pidfd of the sending process, which, unlike kill(pid, 0),
+// sees a process that is dead but not yet reaped as dead.
+import path from 'node:path';
 import { isSystemError } from '../ipc/addon';
-import { addon } from './native';
+import { processState } from '../ipc/proc';
 import { HANDOFF_REQUEST, parseCounter } from '../ipc/protocol';
 import {
-  COMMIT, EXTENDED_REQUEST, type StateRecord, parseConnectionRecord, parseEndRecord, parseStateRecord,
+  COMMIT, EXTENDED_REQUEST, MAX_GENERATION, type StateRecord, formatAbortRecord, parseAbortRecord,
+  parseConnectionRecord, parseEndRecord, parseStateRecord,
 } from '../ipc/wire';
+import { LISTEN_BACKLOG } from './listener';
+import { addon } from './native';
+import { ProtocolError, RecordReader, type Sender } from './record-reader';
 
 export class HandoffError extends Error {}
 
 /** Nobody answered on the path: no file, connection refused, or no answer in time to connect. */
 export class NoPredecessorError extends HandoffError {}
+
+/** The predecessor took everything back (or was told to): it serves on. */
+export class RolledBackError extends HandoffError {}
+
+export interface TakeoverOptions {
+  socketPath: string;
+  timeoutMs: number;
+  /** Our tick period: the predecessor's next deadline must be within a few of these. */
+  periodNs: bigint;
+  /** Besides root and our own uid. */
+  allowedUids: readonly number[];
+}
 
 export interface Takeover {
   /** The listening socket. */
@@ -26,11 +57,10 @@ export interface Takeover {
   state: StateRecord | undefined;
   /** Client connections handed over, with the bytes read from them but not answered. */
   connections: Array<{ fd: number; unread: Buffer }>;
-  /**
-   * The predecessor died in the middle of the handoff: what arrived before is
-   * kept (nobody else can serve it now), the rest is lost.
-   */
+  /** The predecessor died during the handoff: what arrived before is ours, the rest is lost. */
   partial: boolean;
+  /** The process that handed over. */
+  sender: Sender | undefined;
   /**
    * Tells the predecessor that this process serves from now on. False when
    * it had already taken everything back: every descriptor received has been
@@ -38,27 +68,30 @@ export interface Takeover {
    */
   commit(): boolean;
   /**
-   * Gives everything back instead of committing: closes what was received
-   * and the connection, and the predecessor, still holding its own copies,
-   * carries on. False (and nothing done) where the predecessor has already
-   * let go (the seed's form, or it died): then this process must serve.
+   * Gives everything back instead of committing (`reason` is told to the
+   * predecessor): closes what was received. False (and nothing done) where
+   * the predecessor has already let go (the seed's form, or it died): then
+   * this process must serve.
    */
-  abandon(): boolean;
+  abandon(reason: string): boolean;
 }
 
-const LINE_MAX_BYTES = 16 * 1024;
+/** How long a closed connection may take to be confirmed as the predecessor's death. */
+const DEATH_CONFIRM_MS = 500;
 
 /**
- * Anything but one NUL byte carrying one listening UNIX stream socket followed
- * by the counter (or the state record) is an error; every descriptor
- * received is closed then. Bounded by `timeoutMs` as a whole.
+ * Takes over from the process serving `socketPath`. Throws NoPredecessorError
+ * when nobody serves it, RolledBackError when the predecessor took it all
+ * back, HandoffError for anything else wrong (every descriptor received is
+ * closed then, and the predecessor, if alive, serves on). Bounded by
+ * `timeoutMs` as a whole.
  */
-export function takeOver(socketPath: string, timeoutMs: number): Takeover {
-  const deadline = Date.now() + timeoutMs;
-  const left = (): number => Math.max(0, deadline - Date.now());
+export function takeOver(options: TakeoverOptions): Takeover {
+  const { socketPath } = options;
+  const deadline = Date.now() + options.timeoutMs;
   let control: number;
   try {
-    control = addon.connectUnix(socketPath, left());
+    control = addon.connectUnix(socketPath, options.timeoutMs);
   } catch (error) {
     const message = `nobody answers on ${socketPath}: ${describe(error)}`;
     if (isSystemError(error, 'ENOENT') || isSystemError(error, 'ECONNREFUSED') || isSystemError(error, 'ETIMEDOUT')) {
@@ -66,120 +99,244 @@ export function takeOver(socketPath: string, timeoutMs: number): Takeover {
     }
     throw new HandoffError(message);
   }
-  const received: number[] = [];
-  const closeAll = (): void => {
-    for (const fd of received.splice(0)) addon.close(fd);
-    addon.close(control);
-  };
-  const readLine = (): string => {
-    const line = addon.readLine(control, LINE_MAX_BYTES, left()).toString('latin1');
-    if (!line.endsWith('\n')) throw new HandoffError(`the server closed the connection in the middle of the handoff ('${line}')`);
-    return line.slice(0, -1);
-  };
-  /** The next descriptor and the line after it, or the line the server sent instead. */
-  const readRecord = (): { fd?: number; line: string } => {
-    const message = addon.receiveFd(control, left());
-    if (message === null) throw new HandoffError('the server closed the connection in the middle of the handoff');
-    received.push(...message.fds);
-    if (message.fds.length === 0) return { line: String.fromCharCode(message.byte) + readLine() };
-    if (message.byte !== 0 || message.fds.length !== 1 || message.truncated) {
-      throw new HandoffError(`expected one NUL byte carrying one descriptor, got byte ${message.byte} with ${message.fds.length}`);
-    }
-    return { fd: message.fds[0], line: readLine() };
-  };
-
-  let first: { fd?: number; line: string };
+  const session = new Session(control, options, deadline);
   try {
-    addon.writeAll(control, Buffer.from(`${EXTENDED_REQUEST}\n`), left());
-    first = readRecord();
-    if (first.fd === undefined && first.line === 'Invalid command') {
-      addon.writeAll(control, Buffer.from(`${HANDOFF_REQUEST}\n`), left());
-      first = readRecord();
-    }
-    if (first.fd === undefined) throw new HandoffError(`the server answered '${first.line}' instead of sending its socket`);
-    if (!addon.isListeningUnixStream(first.fd)) {
-      throw new HandoffError('the descriptor received is not a listening UNIX stream socket');
-    }
+    return session.run();
   } catch (error) {
-    closeAll();
-    throw asHandoffError(error, socketPath);
+    session.giveUp(error instanceof ProtocolError || error instanceof HandoffError ? error.message : describe(error));
+    throw error instanceof HandoffError ? error : new HandoffError(`handoff from ${socketPath} failed: ${describe(error)}`);
   }
-  const listenFd = first.fd;
+}
 
-  const state = parseStateRecord(first.line);
-  if (state === undefined) {
-    // The seed's form: the counter follows the socket, and that is all.
-    const counter = parseCounter(first.line.replace(/\r$/, ''));
-    if (counter === undefined) {
-      closeAll();
-      throw new HandoffError(`expected the counter after the socket, got '${first.line}'`);
+class Session {
+  private readonly reader: RecordReader;
+  /** Claimed from the reader: ours to close if the handoff does not happen. */
+  private readonly held: number[] = [];
+  private pidfd: number | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly control: number,
+    private readonly options: TakeoverOptions,
+    private readonly deadline: number,
+  ) {
+    this.reader = new RecordReader(control);
+  }
+
+  run(): Takeover {
+    this.checkUid(addon.peerCredentials(this.control).uid, 'the listening socket was created by');
+    this.send(`${EXTENDED_REQUEST}\n`);
+    // A server that closes without a word has died (it sent nothing, so it
+    // gave nothing away): as if nobody answered. A live one would still be
+    // found by the fresh start's probe, which then refuses to replace it.
+    const silent = new NoPredecessorError(`the server on ${this.options.socketPath} closed the connection without answering`);
+    let first = this.next();
+    if (first === 'eof') throw silent;
+    if (first.fd === undefined && first.line === 'Invalid command') {
+      // A C server (the seed's protocol): ask again the way it understands.
+      this.send(`${HANDOFF_REQUEST}\n`);
+      first = this.next();
+      if (first === 'eof') throw silent;
     }
-    addon.close(control);
-    return { listenFd, counter, state, connections: [], partial: false, commit: () => true, abandon: () => false };
-  }
+    const sender = this.reader.sender;
+    if (sender !== undefined) {
+      this.checkUid(sender.uid, 'the records were sent by');
+      this.watchSender(sender.pid);
+    }
+    if (first.fd === undefined) {
+      const reason = parseAbortRecord(first.line);
+      if (reason !== undefined) throw new RolledBackError(`the server refused the handoff: ${reason}`);
+      throw new HandoffError(`the server answered '${first.line}' instead of sending its socket`);
+    }
+    const listenFd = this.claim(first.fd);
+    this.checkListener(listenFd);
+    // Clients keep arriving while nobody accepts; a C server's backlog is small.
+    addon.setBacklog(listenFd, LISTEN_BACKLOG);
 
-  const connections: Takeover['connections'] = [];
-  let partial = false;
-  try {
+    const state = parseStateRecord(first.line);
+    if (state === undefined) {
+      // The seed's form: the counter follows the socket, and that is all.
+      const counter = parseCounter(first.line);
+      if (counter === undefined) throw new HandoffError(`expected the counter after the socket, got '${first.line}'`);
+      this.close();
+      return this.result(listenFd, counter, undefined, [], false, sender);
+    }
+    this.checkState(state, sender);
+
+    const connections: Takeover['connections'] = [];
+    let partial = false;
     for (;;) {
-      const record = readRecord();
+      const record = this.next();
+      if (record === 'eof') {
+        // No "end" and no "abort": the predecessor died, or is taking it all back.
+        if (!this.senderExited()) throw new RolledBackError('the server ended the handoff before sending everything');
+        partial = true;
+        break;
+      }
+      const reason = parseAbortRecord(record.line);
+      if (reason !== undefined) throw new RolledBackError(`the server took everything back: ${reason}`);
       if (record.fd === undefined) {
         if (parseEndRecord(record.line) !== connections.length) throw new HandoffError(`unexpected record '${record.line}'`);
         break;
       }
+      const fd = this.claim(record.fd);
       const unread = parseConnectionRecord(record.line);
-      if (unread === undefined) throw new HandoffError(`unexpected record '${record.line}'`);
-      connections.push({ fd: record.fd, unread });
+      if (unread === undefined) throw new HandoffError(`unexpected record '${record.line.slice(0, 60)}'`);
+      if (!addon.isConnectedUnixStream(fd)) throw new HandoffError('a client connection handed over is not a connected UNIX stream socket');
+      connections.push({ fd, unread });
     }
-  } catch (error) {
-    // A predecessor that is still alive will take everything back.
-    if (isAlive(state.pid)) {
-      closeAll();
-      throw asHandoffError(error, socketPath);
-    }
-    partial = true;
+    // What arrived after the last complete record (a descriptor without its line) is not ours to serve.
+    this.reader.closeUnclaimed();
+    return this.result(listenFd, state.counter, state, connections, partial, sender);
   }
 
-  const commit = (): boolean => {
-    if (partial) {
-      addon.close(control);
-      return true;
-    }
-    try {
-      addon.writeAll(control, Buffer.from(`${COMMIT}\n`), Math.max(left(), 1000));
-    } catch {
-      // EPIPE: the predecessor stopped listening for the commit. If it is
-      // alive it took everything back; if it died, what we hold is ours.
-      if (isAlive(state.pid)) {
-        for (const fd of [listenFd, ...connections.map((c) => c.fd)]) addon.close(fd);
-        addon.close(control);
-        return false;
+  /** Ends the handoff from this side: tells the server why, closes everything received. */
+  giveUp(reason: string): void {
+    if (!this.closed) {
+      try {
+        addon.writeAll(this.control, Buffer.from(formatAbortRecord(reason)), 100);
+      } catch {
+        // It will see the end of the connection instead.
       }
     }
-    addon.close(control);
-    return true;
-  };
-  const abandon = (): boolean => {
-    if (partial) return false;
-    for (const fd of [listenFd, ...connections.map((c) => c.fd)]) addon.close(fd);
-    addon.close(control);
-    return true;
-  };
-  received.length = 0;
-  return { listenFd, counter: state.counter, state, connections, partial, commit, abandon };
-}
+    for (const fd of this.held.splice(0)) addon.close(fd);
+    this.reader.closeUnclaimed();
+    this.close();
+  }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return !isSystemError(error, 'ESRCH');
+  private result(listenFd: number, counter: bigint, state: StateRecord | undefined,
+    connections: Takeover['connections'], partial: boolean, sender: Sender | undefined): Takeover {
+    // The seed's form and a dead predecessor leave nobody to give anything back to.
+    const final = state === undefined || partial;
+    if (final) this.close();
+    return {
+      listenFd, counter, state, connections, partial, sender,
+      commit: () => final || this.commit(),
+      abandon: (reason) => {
+        if (final) return false;
+        this.giveUp(reason);
+        return true;
+      },
+    };
+  }
+
+  /**
+   * Sends the commit. A write that goes through is decisive: the server
+   * reads it before it could decide otherwise, or dies with our copies the
+   * only ones. A failed write (EPIPE) means the server stopped reading: it
+   * then says "abort" (it took everything back), or it has died.
+   */
+  private commit(): boolean {
+    try {
+      addon.writeAll(this.control, Buffer.from(`${COMMIT}\n`), Math.max(this.deadline - Date.now(), 1000));
+      this.held.length = 0;
+      this.close();
+      return true;
+    } catch {
+      // It says "abort" right after it stopped reading, if it is alive.
+      let dead = false;
+      try {
+        dead = this.reader.next(Date.now() + 1000) === 'eof' && this.senderExited();
+      } catch {
+        dead = false;
+      }
+      if (dead) {
+        this.held.length = 0;
+        this.close();
+        return true;
+      }
+      this.giveUp('too late');
+      return false;
+    }
+  }
+
+  private next(): ReturnType<RecordReader['next']> {
+    try {
+      return this.reader.next(this.deadline);
+    } catch (error) {
+      if (isSystemError(error, 'ETIMEDOUT')) throw new HandoffError(`no answer from the server within ${this.options.timeoutMs} ms`);
+      throw error;
+    }
+  }
+
+  private send(text: string): void {
+    addon.writeAll(this.control, Buffer.from(text), Math.max(0, this.deadline - Date.now()));
+  }
+
+  private claim(fd: number): number {
+    this.held.push(fd);
+    return fd;
+  }
+
+  private checkUid(uid: number, what: string): void {
+    if (uid === 0 || uid === process.getuid?.() || this.options.allowedUids.includes(uid)) return;
+    throw new HandoffError(`${what} uid ${uid}, which may not hand over to this process (root, our own uid, or --handoff-allow-uid)`);
+  }
+
+  private checkListener(fd: number): void {
+    if (!addon.isListeningUnixStream(fd)) throw new HandoffError('the descriptor received is not a listening UNIX stream socket');
+    const name = addon.socketName(fd);
+    const ours = this.options.socketPath;
+    if (name !== ours && !(name.startsWith('/') && name === path.resolve(ours))) {
+      throw new HandoffError(`the socket received is bound to '${name}', not to ${ours}`);
+    }
+  }
+
+  private checkState(state: StateRecord, sender: Sender | undefined): void {
+    const { periodNs, timeoutMs } = this.options;
+    if (sender !== undefined && state.pid !== sender.pid) {
+      throw new HandoffError(`the state record names pid ${state.pid}, but pid ${sender.pid} sent it`);
+    }
+    if (state.generation > MAX_GENERATION) throw new HandoffError(`generation ${state.generation} is not believable`);
+    if (state.periodNs <= 0n) throw new HandoffError(`period ${state.periodNs} ns is not believable`);
+    // A predecessor hands over just after a tick: its next one is due within
+    // its period (ours, if the two agree), or somewhat in the past when the
+    // handoff was slow. Anything else would make this process tick at the
+    // wrong time, or never.
+    const now = process.hrtime.bigint();
+    const period = state.periodNs > periodNs ? state.periodNs : periodNs;
+    const earliest = now - BigInt(timeoutMs) * 1_000_000n - 4n * period - 1_000_000_000n;
+    const latest = now + 2n * period + 10_000_000n;
+    if (state.nextDeadlineNs < earliest || state.nextDeadlineNs > latest) {
+      const inMs = Number(state.nextDeadlineNs - now) / 1e6;
+      throw new HandoffError(`the predecessor's next tick is due in ${inMs.toFixed(1)} ms: not believable`);
+    }
+  }
+
+  private watchSender(pid: number): void {
+    try {
+      this.pidfd = addon.pidfdOpen(pid);
+    } catch {
+      // No pidfd (an old kernel, a filter): /proc tells it, less precisely.
+      this.pidfd = undefined;
+    }
+  }
+
+  /** Whether the sender has exited (zombie or reaped), waiting a moment for it. */
+  private senderExited(): boolean {
+    const pid = this.reader.sender?.pid;
+    if (this.pidfd !== undefined) return addon.waitReadable(this.pidfd, DEATH_CONFIRM_MS);
+    if (pid === undefined) return false;
+    const until = Date.now() + DEATH_CONFIRM_MS;
+    do {
+      const state = processState(pid);
+      if (state === undefined || state === 'Z' || state === 'X') return true;
+    } while (Date.now() < until && sleepSync(5));
+    return false;
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    addon.close(this.control);
+    if (this.pidfd !== undefined) addon.close(this.pidfd);
+    this.pidfd = undefined;
   }
 }
 
-function asHandoffError(error: unknown, socketPath: string): HandoffError {
-  return error instanceof HandoffError ? error : new HandoffError(`handoff from ${socketPath} failed: ${describe(error)}`);
+function sleepSync(ms: number): true {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  return true;
 }
 
 function describe(error: unknown): string {

@@ -1,6 +1,8 @@
 // Runs the ticker (src/workers/ticker.ts) on one piscina thread and restarts
 // it if that thread fails. The counter and the next deadline live in shared
 // memory, so a restarted ticker carries on from where the failed one was.
+// One ticker per process, whatever path the start-up takes: load() starts the
+// thread once (holding, not ticking), start() lets it tick.
 import path from 'node:path';
 import type { Piscina } from 'piscina';
 import { ADDON_PATH } from '../ipc/addon';
@@ -13,6 +15,7 @@ const RESTART_DELAY_MS = 100;
 
 export class TickerSupervisor {
   private pool: Piscina | undefined;
+  private loading: Promise<void> | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -22,8 +25,27 @@ export class TickerSupervisor {
     private readonly log: Logger,
   ) {}
 
-  /** Starts the ticker; resolves once its loop runs. */
-  async start(): Promise<void> {
+  /** Whether load() was called (the thread exists or is on its way). */
+  get loaded(): boolean {
+    return this.loading !== undefined;
+  }
+
+  /** Starts the ticker thread, holding; resolves once its loop runs. Only the first call does anything. */
+  load(): Promise<void> {
+    this.loading ??= this.createPool();
+    return this.loading;
+  }
+
+  /**
+   * Lets the ticker tick from `counter`, its first tick due at `firstDeadlineNs`
+   * (see SharedState.start). Only after load().
+   */
+  start(counter: bigint, firstDeadlineNs: bigint, catchUpUntilNs = 0n): void {
+    if (this.loading === undefined) throw new Error('the ticker thread was never loaded');
+    this.state.start(counter, firstDeadlineNs, catchUpUntilNs);
+  }
+
+  private async createPool(): Promise<void> {
     // piscina is loaded here, after the server answers its first clients.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Piscina: Pool } = require('piscina') as typeof import('piscina');
@@ -56,6 +78,8 @@ export class TickerSupervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     this.state.requestStop();
+    // A thread still loading stops as soon as its loop runs.
+    await this.loading;
     await this.running;
     await this.pool?.destroy();
   }

@@ -15,7 +15,9 @@
 // stopped, the machine suspended) the ticker does not replay a stale burst:
 // the grid points already past are skipped and counted ("missed ticks").
 // Either way the counter moves by exactly one per logged line, so values stay
-// consecutive, in this process and across a handoff.
+// consecutive, in this process and across a handoff. The exception to the
+// skipping: grid points of an interval the state was frozen for a handoff
+// (up to SharedState.catchUpUntil()) are owed ticks and are all ticked.
 import { loadAddon } from '../ipc/addon';
 import { createLogger, type LogFormat } from '../ipc/log-line';
 import { HOLD, SharedState, STOP, TICKER_FAULTS } from '../ipc/shared-state';
@@ -72,7 +74,7 @@ function runTicker(task: TickerTask): void {
       continue;
     }
     let next = deadline + period;
-    if (next <= now - CATCH_UP_NS) {
+    if (next <= now - CATCH_UP_NS && next > state.catchUpUntil()) {
       const missed = (now - deadline) / period;
       next += missed * period;
       const total = state.addMissedTicks(missed);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,13 +22,15 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <node_api.h>
 
-#define MAX_RECEIVED_FDS 16
+// SCM_MAX_FD: the most descriptors one message can carry.
+#define MAX_RECEIVED_FDS 253
 
 #define CHECK(call)                                                            \
   do {                                                                         \
@@ -158,6 +161,21 @@ static napi_value listen_unix(napi_env env, napi_callback_info info) {
   napi_value result;
   CHECK(napi_create_int32(env, fd, &result));
   return result;
+}
+
+// setBacklog(fd, backlog): listen(2) again on a listening socket, which only
+// changes how many connections the kernel queues for it. A socket received
+// from a C server (GIO listens with a backlog of 10) gets ours at once, so
+// clients arriving while nobody accepts wait instead of failing (EAGAIN).
+static napi_value set_backlog(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd, backlog;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) ||
+      !get_int(env, argv[1], &backlog))
+    return NULL;
+  if (listen(fd, backlog) < 0)
+    return throw_errno(env, errno, "listen", NULL);
+  return NULL;
 }
 
 // connectUnix(path, timeoutMs) -> fd, a non-blocking close-on-exec socket.
@@ -333,54 +351,6 @@ static napi_value write_all(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// readLine(fd, maxBytes, timeoutMs) -> Buffer with the bytes up to and
-// including '\n', or up to EOF. Reads one byte at a time so that nothing after
-// the line is consumed (the handoff reads its records from the same stream).
-static napi_value read_line(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  int32_t fd, max_bytes, timeout_ms;
-  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd) ||
-      !get_int(env, argv[1], &max_bytes) || !get_int(env, argv[2], &timeout_ms))
-    return NULL;
-  if (max_bytes <= 0 || max_bytes > 65536) {
-    napi_throw_range_error(env, NULL, "maxBytes out of range");
-    return NULL;
-  }
-
-  char *line = malloc((size_t)max_bytes);
-  if (line == NULL)
-    return throw_errno(env, ENOMEM, "malloc", NULL);
-  int64_t deadline = now_ms() + timeout_ms;
-  int32_t used = 0;
-  while (used < max_bytes) {
-    ssize_t n = recv(fd, line + used, 1, 0);
-    if (n == 1) {
-      if (line[used++] == '\n')
-        break;
-      continue;
-    }
-    if (n == 0)
-      break;
-    if (errno == EINTR)
-      continue;
-    int err = errno;
-    if (err == EAGAIN) {
-      int ready = wait_fd(fd, POLLIN, deadline);
-      if (ready > 0)
-        continue;
-      err = ready == 0 ? ETIMEDOUT : errno;
-    }
-    free(line);
-    return throw_errno(env, err, "recv", NULL);
-  }
-  napi_value result;
-  napi_status status = napi_create_buffer_copy(env, (size_t)used, line, NULL,
-                                               &result);
-  free(line);
-  CHECK(status);
-  return result;
-}
-
 // sendFd(socketFd, fdToSend, byte, timeoutMs): sends ONE byte carrying one
 // descriptor with SCM_RIGHTS, exactly what GIO's g_unix_connection_send_fd()
 // sends when byte is 0. A full socket buffer is waited out up to the timeout.
@@ -427,22 +397,35 @@ static napi_value send_fd(napi_env env, napi_callback_info info) {
   }
 }
 
-// receiveFd(socketFd, timeoutMs) -> { byte, fds, truncated } or null at EOF.
-// Reads exactly one byte and every descriptor that came with it (received
-// close-on-exec), so the caller can reject anything but one NUL + one fd
-// without leaking the extras.
-static napi_value receive_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t sock, timeout_ms;
-  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &sock) ||
-      !get_int(env, argv[1], &timeout_ms))
+// receiveMessage(socketFd, maxBytes, timeoutMs) -> { data, fds, truncated,
+// pid, uid, gid } or null at EOF. One recvmsg(2) of up to maxBytes, waiting
+// up to the timeout for something to arrive. On a stream socket the kernel
+// ends a read right after the first segment that carried descriptors, so the
+// descriptors returned belong to the last segment of `data` (the handoff's
+// records start each such segment with a NUL byte). Descriptors arrive
+// close-on-exec; MSG_CTRUNC (more than fit, or EMFILE) sets `truncated`.
+// With SO_PASSCRED set on the socket (setPassCredentials) the kernel also
+// tells who sent the data: pid, uid and gid of the sending process, which the
+// sender cannot forge without CAP_SYS_ADMIN (otherwise all three are -1).
+static napi_value receive_message(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t sock, max_bytes, timeout_ms;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &sock) ||
+      !get_int(env, argv[1], &max_bytes) || !get_int(env, argv[2], &timeout_ms))
     return NULL;
+  if (max_bytes <= 0 || max_bytes > (1 << 20)) {
+    napi_throw_range_error(env, NULL, "maxBytes out of range");
+    return NULL;
+  }
+  char *data = malloc((size_t)max_bytes);
+  if (data == NULL)
+    return throw_errno(env, ENOMEM, "malloc", NULL);
 
   int64_t deadline = now_ms() + timeout_ms;
-  char data = 0;
-  struct iovec iov = {.iov_base = &data, .iov_len = 1};
+  struct iovec iov = {.iov_base = data, .iov_len = (size_t)max_bytes};
   union {
-    char buf[CMSG_SPACE(sizeof(int) * MAX_RECEIVED_FDS)];
+    char buf[CMSG_SPACE(sizeof(int) * MAX_RECEIVED_FDS) +
+             CMSG_SPACE(sizeof(struct ucred))];
     struct cmsghdr align;
   } control;
   struct msghdr msg;
@@ -453,7 +436,7 @@ static napi_value receive_fd(napi_env env, napi_callback_info info) {
     msg.msg_iovlen = 1;
     msg.msg_control = control.buf;
     msg.msg_controllen = sizeof(control.buf);
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (n >= 0)
       break;
     if (errno == EINTR)
@@ -465,20 +448,34 @@ static napi_value receive_fd(napi_env env, napi_callback_info info) {
         continue;
       err = ready == 0 ? ETIMEDOUT : errno;
     }
+    free(data);
     return throw_errno(env, err, "recvmsg", NULL);
   }
 
   napi_value result, fds, value;
   if (n == 0) {
+    free(data);
     CHECK(napi_get_null(env, &result));
     return result;
   }
   CHECK(napi_create_object(env, &result));
+  napi_status status = napi_create_buffer_copy(env, (size_t)n, data, NULL, &value);
+  free(data);
+  CHECK(status);
+  CHECK(napi_set_named_property(env, result, "data", value));
   CHECK(napi_create_array(env, &fds));
   uint32_t count = 0;
+  struct ucred cred = {.pid = -1, .uid = (uid_t)-1, .gid = (gid_t)-1};
   for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
        cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+    if (cmsg->cmsg_level != SOL_SOCKET)
+      continue;
+    if (cmsg->cmsg_type == SCM_CREDENTIALS &&
+        cmsg->cmsg_len >= CMSG_LEN(sizeof(cred))) {
+      memcpy(&cred, CMSG_DATA(cmsg), sizeof(cred));
+      continue;
+    }
+    if (cmsg->cmsg_type != SCM_RIGHTS)
       continue;
     size_t nfds = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < nfds; i++) {
@@ -488,11 +485,140 @@ static napi_value receive_fd(napi_env env, napi_callback_info info) {
       CHECK(napi_set_element(env, fds, count++, value));
     }
   }
-  CHECK(napi_create_int32(env, (unsigned char)data, &value));
-  CHECK(napi_set_named_property(env, result, "byte", value));
   CHECK(napi_set_named_property(env, result, "fds", fds));
   CHECK(napi_get_boolean(env, (msg.msg_flags & MSG_CTRUNC) != 0, &value));
   CHECK(napi_set_named_property(env, result, "truncated", value));
+  CHECK(napi_create_int32(env, cred.pid, &value));
+  CHECK(napi_set_named_property(env, result, "pid", value));
+  CHECK(napi_create_int64(env, cred.uid == (uid_t)-1 ? -1 : (int64_t)cred.uid, &value));
+  CHECK(napi_set_named_property(env, result, "uid", value));
+  CHECK(napi_create_int64(env, cred.gid == (gid_t)-1 ? -1 : (int64_t)cred.gid, &value));
+  CHECK(napi_set_named_property(env, result, "gid", value));
+  return result;
+}
+
+// setPassCredentials(fd): SO_PASSCRED, so that receiveMessage() reports the
+// sending process's credentials with every message.
+static napi_value set_pass_credentials(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
+    return throw_errno(env, errno, "setsockopt", "SO_PASSCRED");
+  return NULL;
+}
+
+// trySendMessage(socketFd, data, fdToSend) -> bytes sent, 0 if the socket
+// buffer is full (EAGAIN). Never blocks. With fdToSend >= 0 the descriptor
+// rides on the first byte sent, so a record and its descriptor go out in one
+// segment (the receiver reads them with one recvmsg).
+static napi_value try_send_message(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t sock, passed;
+  void *data;
+  size_t size;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &sock) ||
+      !get_int(env, argv[2], &passed))
+    return NULL;
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &size));
+  if (size == 0) {
+    napi_throw_range_error(env, NULL, "nothing to send");
+    return NULL;
+  }
+  struct iovec iov = {.iov_base = data, .iov_len = size};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof(control));
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (passed >= 0) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &passed, sizeof(int));
+  }
+  ssize_t n;
+  do
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN)
+    return throw_errno(env, errno, "sendmsg", NULL);
+  napi_value result;
+  CHECK(napi_create_int64(env, n < 0 ? 0 : (int64_t)n, &result));
+  return result;
+}
+
+// pidfdOpen(pid) -> a pidfd: unlike the pid, it keeps naming that process,
+// and it becomes readable as soon as the process has exited, zombie or not.
+static napi_value pidfd_open_fn(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t pid;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &pid))
+    return NULL;
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return throw_errno(env, errno, "pidfd_open", NULL);
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "fcntl", NULL);
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// waitReadable(fd, timeoutMs) -> whether fd became readable (or hung up)
+// within the timeout. For a pidfd: whether the process has exited.
+static napi_value wait_readable(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd, timeout_ms;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) ||
+      !get_int(env, argv[1], &timeout_ms))
+    return NULL;
+  int ready = wait_fd(fd, POLLIN, now_ms() + timeout_ms);
+  if (ready < 0)
+    return throw_errno(env, errno, "poll", NULL);
+  napi_value result;
+  CHECK(napi_get_boolean(env, ready > 0, &result));
+  return result;
+}
+
+// socketName(fd) -> the address a UNIX socket is bound to: its path, '@name'
+// for the abstract namespace, '' when unbound.
+static napi_value socket_name(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  struct sockaddr_un addr;
+  socklen_t len = sizeof(addr);
+  memset(&addr, 0, sizeof(addr));
+  if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+    return throw_errno(env, errno, "getsockname", NULL);
+  if (addr.sun_family != AF_UNIX)
+    return throw_errno(env, EAFNOSUPPORT, "getsockname", NULL);
+  size_t path_len = len > offsetof(struct sockaddr_un, sun_path)
+                        ? len - offsetof(struct sockaddr_un, sun_path)
+                        : 0;
+  char name[sizeof(addr.sun_path) + 1];
+  if (path_len > 0 && addr.sun_path[0] == '\0') {
+    name[0] = '@';
+    memcpy(name + 1, addr.sun_path + 1, path_len - 1);
+    name[path_len] = '\0';
+  } else {
+    memcpy(name, addr.sun_path, path_len);
+    name[path_len] = '\0';
+    path_len = strnlen(name, path_len);
+  }
+  napi_value result;
+  CHECK(napi_create_string_latin1(env, name, path_len, &result));
   return result;
 }
 
@@ -578,6 +704,49 @@ static napi_value is_listening_unix_stream(napi_env env,
   return result;
 }
 
+// isConnectedUnixStream(fd) -> true when fd is an AF_UNIX stream socket
+// that is connected (not listening), the only thing a handoff may hand us as
+// a client connection.
+static napi_value is_connected_unix_stream(napi_env env,
+                                           napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  int domain = 0, type = 0, listening = 1;
+  socklen_t len = sizeof(int);
+  struct sockaddr_un peer;
+  socklen_t peer_len = sizeof(peer);
+  int ok = getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+           (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_TYPE, &type,
+                                          &len) == 0) &&
+           (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN,
+                                          &listening, &len) == 0) &&
+           getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0;
+  napi_value result;
+  CHECK(napi_get_boolean(
+      env, ok && domain == AF_UNIX && type == SOCK_STREAM && !listening,
+      &result));
+  return result;
+}
+
+// ignoreSignal(signo): sets the signal's disposition to SIG_IGN. Node 20
+// starts its inspector (a debugger open on 127.0.0.1:9229) on SIGUSR1, from
+// a handler of its own that a JavaScript listener does not replace.
+static napi_value ignore_signal(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t signo;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &signo))
+    return NULL;
+  struct sigaction action;
+  memset(&action, 0, sizeof(action));
+  action.sa_handler = SIG_IGN;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(signo, &action, NULL) < 0)
+    return throw_errno(env, errno, "sigaction", NULL);
+  return NULL;
+}
+
 // setTimerSlack(ns): the calling thread's timer slack (prctl), so that its
 // futex/poll timeouts expire when asked rather than up to 50 us later.
 static napi_value set_timer_slack(napi_env env, napi_callback_info info) {
@@ -596,6 +765,7 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } functions[] = {
       {"listenUnix", listen_unix},
+      {"setBacklog", set_backlog},
       {"connectUnix", connect_unix},
       {"connectDatagram", connect_datagram},
       {"sendDatagram", send_datagram},
@@ -603,14 +773,20 @@ NAPI_MODULE_INIT() {
       {"ownerAt", owner_at},
       {"setNonBlocking", set_non_blocking},
       {"writeAll", write_all},
-      {"readLine", read_line},
       {"sendFd", send_fd},
-      {"receiveFd", receive_fd},
+      {"receiveMessage", receive_message},
+      {"setPassCredentials", set_pass_credentials},
+      {"trySendMessage", try_send_message},
+      {"pidfdOpen", pidfd_open_fn},
+      {"waitReadable", wait_readable},
+      {"socketName", socket_name},
       {"peerCredentials", peer_credentials},
       {"shutdownRead", shutdown_read},
       {"dup", dup_fd},
       {"close", close_fd},
       {"isListeningUnixStream", is_listening_unix_stream},
+      {"isConnectedUnixStream", is_connected_unix_stream},
+      {"ignoreSignal", ignore_signal},
       {"setTimerSlack", set_timer_slack},
   };
   for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {
