@@ -7,7 +7,8 @@ import path from 'node:path';
 import { endProcess, spawnTracked } from './harness';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const MAIN = path.join(ROOT, 'dist', 'src', 'supervisor', 'main.js');
+/** The daemon the tests run; ES_TEST_MAIN runs them against another build (e.g. an older one, to see a test fail). */
+export const MAIN = process.env.ES_TEST_MAIN ?? path.join(ROOT, 'dist', 'src', 'supervisor', 'main.js');
 /** The installable single-file build (`npm run build`). */
 export const BUNDLE = path.join(ROOT, 'dist', 'bundle', 'early-service.js');
 
