@@ -34,9 +34,9 @@ function run(overrides: Partial<RunData>): RunData {
   return {
     handoffs: 1, kills: 0, timerDelayMs: 10,
     ticksByProcess: [[{ value: 0n, at: at(0) }, { value: 1n, at: at(10) }], [{ value: 2n, at: at(20) }]],
-    load: { answered: 5, retried: 0, failures: new Map(), failureSamples: [], writes: [], attempted: new Set() },
+    load: { answered: 5, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], writes: [], attempted: new Set() },
     pathPolls: 100, pathMissing: 0, oldExits: [{ code: 0, signal: null }], latenciesMs: [5],
-    fresh: { fds: 20, threads: 11, rssKiB: 1000 }, last: { fds: 20, threads: 11, rssKiB: 1000 },
+    fresh: { fds: 20, otherFds: 10, threads: 11, rssKiB: 1000 }, last: { fds: 20, otherFds: 10, threads: 11, rssKiB: 1000 },
     ...overrides,
   };
 }
@@ -50,23 +50,23 @@ test('the analysis passes a clean run and names each kind of violation', () => {
   // A jump to a value a client set is no gap.
   const set = analyse(run({
     ticksByProcess: [[{ value: 0n, at: 0n }, { value: 1_000_000_000_000n, at: 1n }]],
-    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], attempted: new Set([1_000_000_000_000n]),
-      writes: [{ value: 1_000_000_000_000n, previous: 0n }] },
+    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], attempted: new Set([1_000_000_000_000n]),
+      writes: [{ value: 1_000_000_000_000n, previous: 0n, at: 0 }] },
   }));
   assert.deepEqual(set.violations, []);
   // A write acknowledged but neither ticked nor seen by a later write is lost.
   const lost = analyse(run({
-    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], attempted: new Set([7_000_000n]),
-      writes: [{ value: 7_000_000n, previous: 0n }] },
+    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], attempted: new Set([7_000_000n]),
+      writes: [{ value: 7_000_000n, previous: 0n, at: 0 }] },
   }));
   assert.equal(lost.writes.lost, 1);
   const failed = analyse(run({
-    load: { answered: 1, retried: 0, failures: new Map([['timeout', 2]]), failureSamples: [], writes: [], attempted: new Set() },
+    load: { answered: 1, retried: 0, failures: new Map([['timeout', 2]]), failureSamples: [], failureTimes: [], writes: [], attempted: new Set() },
   }));
   assert.match(failed.violations.join(), /2 failed requests/);
   assert.match(analyse(run({ pathMissing: 3 })).violations.join(), /missing 3 times/);
   assert.match(analyse(run({ oldExits: [{ code: 1, signal: null }] })).violations.join(), /did not exit 0/);
-  assert.match(analyse(run({ last: { fds: 21, threads: 11, rssKiB: 1000 } })).violations.join(), /descriptors grew from 20 to 21/);
-  assert.match(analyse(run({ last: { fds: 20, threads: 12, rssKiB: 1000 } })).violations.join(), /threads grew from 11 to 12/);
+  assert.match(analyse(run({ last: { fds: 21, otherFds: 10, threads: 11, rssKiB: 1000 } })).violations.join(), /descriptors grew from 20 to 21/);
+  assert.match(analyse(run({ last: { fds: 20, otherFds: 10, threads: 12, rssKiB: 1000 } })).violations.join(), /threads grew from 11 to 12/);
   assert.equal(analyse(run({})).ticks.longestAcrossHandoffMs, 10);
 });

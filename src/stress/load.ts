@@ -15,8 +15,10 @@ export interface LoadResult {
   retried: number;
   failures: Map<FailureKind, number>;
   failureSamples: string[];
-  /** Each acknowledged write: the value set and the previous value the server reported. */
-  writes: Array<{ value: bigint; previous: bigint }>;
+  /** When each failure happened (Date.now()), for a caller that knows when failures were to be expected. */
+  failureTimes: Array<{ kind: FailureKind; at: number; detail: string }>;
+  /** Each acknowledged write: the value set, the previous value the server reported, and when (Date.now()). */
+  writes: Array<{ value: bigint; previous: bigint; at: number }>;
   /** Every value a client tried to set, acknowledged or not. */
   attempted: Set<bigint>;
 }
@@ -25,7 +27,7 @@ export class Load {
   private running = true;
   private readonly tasks: Array<Promise<void>> = [];
   readonly result: LoadResult = {
-    answered: 0, retried: 0, failures: new Map(), failureSamples: [], writes: [], attempted: new Set(),
+    answered: 0, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], writes: [], attempted: new Set(),
   };
   private nextValue = 1_000_000_000_000n;
 
@@ -62,11 +64,11 @@ export class Load {
   }
 
   private account(reply: string, value: bigint | undefined): void {
-    if (reply === 'error: handing off, retry') {
+    if (reply === 'error: handing off, retry' || reply === 'error: stopping, retry') {
       this.result.retried++;
     } else if (value === undefined ? /^-?\d+$/.test(reply) : /^previous value -?\d+$/.test(reply)) {
       this.result.answered++;
-      if (value !== undefined) this.result.writes.push({ value, previous: BigInt(reply.slice(15)) });
+      if (value !== undefined) this.result.writes.push({ value, previous: BigInt(reply.slice(15)), at: Date.now() });
     } else {
       this.fail('bad reply', JSON.stringify(reply));
     }
@@ -74,6 +76,7 @@ export class Load {
 
   private fail(kind: FailureKind, detail: string): void {
     this.result.failures.set(kind, (this.result.failures.get(kind) ?? 0) + 1);
+    this.result.failureTimes.push({ kind, at: Date.now(), detail });
     if (this.result.failureSamples.length < 20) this.result.failureSamples.push(`${kind}: ${detail}`);
   }
 

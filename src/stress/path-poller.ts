@@ -4,9 +4,11 @@
 // text, so it runs the same from tsc's output and from the bundle.
 import { Worker } from 'node:worker_threads';
 
-// Int32 slots: [0] stop flag, [1] polls, [2] moments missing.
+// Int32 slots: [0] stop flag, [1] polls, [2] moments missing; then the
+// times (Date.now()) of the first MISS_TIMES moments missing, as Float64.
 const POLLS = 1;
 const MISSING = 2;
+const MISS_TIMES = 256;
 
 function poll(): void {
   /* eslint-disable @typescript-eslint/no-require-imports */
@@ -14,20 +16,25 @@ function poll(): void {
   const { workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const { buffer, socketPath } = workerData as { buffer: SharedArrayBuffer; socketPath: string };
-  const slots = new Int32Array(buffer);
+  const slots = new Int32Array(buffer, 0, 4);
+  const times = new Float64Array(buffer, 16);
   while (Atomics.load(slots, 0) === 0) {
-    if (!fs.existsSync(socketPath)) Atomics.add(slots, 2, 1);
+    if (!fs.existsSync(socketPath)) {
+      const index = Atomics.add(slots, 2, 1);
+      if (index < times.length) times[index] = Date.now();
+    }
     Atomics.add(slots, 1, 1);
     Atomics.wait(slots, 0, 0, 0.2);
   }
 }
 
 export class PathPoller {
-  private readonly slots = new Int32Array(new SharedArrayBuffer(12));
+  private readonly buffer = new SharedArrayBuffer(16 + MISS_TIMES * 8);
+  private readonly slots = new Int32Array(this.buffer, 0, 4);
   private readonly worker: Worker;
 
   constructor(socketPath: string) {
-    this.worker = new Worker(`(${poll.toString()})()`, { eval: true, workerData: { buffer: this.slots.buffer, socketPath } });
+    this.worker = new Worker(`(${poll.toString()})()`, { eval: true, workerData: { buffer: this.buffer, socketPath } });
   }
 
   get polls(): number {
@@ -36,6 +43,11 @@ export class PathPoller {
 
   get missing(): number {
     return Atomics.load(this.slots, MISSING);
+  }
+
+  /** When the path was missing (the first 256 moments). */
+  get missingAt(): number[] {
+    return [...new Float64Array(this.buffer, 16).subarray(0, Math.min(this.missing, MISS_TIMES))];
   }
 
   async stop(): Promise<void> {

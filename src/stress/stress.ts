@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BUNDLED } from '../ipc/bundled';
+import { chaos } from './chaos';
 import { Instance } from './instance';
 import { Load } from './load';
 import { PathPoller } from './path-poller';
@@ -93,7 +94,7 @@ export async function stress(options: Options): Promise<number> {
 /** Starts a successor that stops itself at `phase`, kills it there, and waits for the old process to recover. */
 async function killSuccessor(current: Instance, takeover: string[], phase: 'before-request' | 'after-receive'): Promise<void> {
   const rollbacks = current.lines.filter((l) => l.startsWith('handoff rolled back')).length;
-  const victim = new Instance(takeover, { EARLY_SERVICE_FAULT: `stop-${phase}` });
+  const victim = new Instance(takeover, { env: { EARLY_SERVICE_FAULT: `stop-${phase}` } });
   await victim.waitForLine(/^fault injection: /);
   // Killed where it stopped itself, not on its way there.
   await waitUntilStopped(victim.pid);
@@ -140,9 +141,19 @@ export async function main(args: readonly string[]): Promise<void> {
       .choices(['before-request', 'after-receive']))
     .option('--kill-every <k>', 'with --kill-at: every k-th handoff', positive(1_000_000), 10)
     .option('--json <file>', 'also write the report as JSON')
+    .option('--chaos <faults>', 'instead of chained handoffs: a fault campaign of this many faults at random '
+      + 'moments (signals to donors and successors, zombies, foreign predecessors, hostile clients, EMFILE, '
+      + 'a damaged state file, crashes and restarts), with every guarantee checked', positive(1_000_000))
+    .option('--seed <n>', 'with --chaos: the random seed (a campaign replays with its seed)', positive(2 ** 31), Date.now() % 2 ** 31)
     .allowExcessArguments(false);
   program.parse([...args], { from: 'user' });
-  process.exitCode = await stress(program.opts<Options>());
+  const options = program.opts<Options & { chaos?: number; seed: number }>();
+  if (options.chaos !== undefined) {
+    process.exitCode = await chaos({ faults: options.chaos, clients: options.clients, timerDelayMs: options.timerDelayMs,
+      seed: options.seed, json: options.json });
+    return;
+  }
+  process.exitCode = await stress(options);
 }
 
 // Run directly (`node dist/src/stress/stress.js`, npm run stress). In the
