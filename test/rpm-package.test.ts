@@ -109,6 +109,11 @@ test('create-rpm.sh builds an RPM with the installed tree, the nodejs dependency
       const scripts = output('rpm', ['-qp', '--scripts', rpm]);
       assert.match(scripts, /preinstall scriptlet[^]*systemd-sysusers[^]*early-service/);
       assert.match(scripts, /postinstall scriptlet[^]*early-service\.service/);
+      // An upgrade reloads the running instance (a handoff to the new program), restarting only if that fails.
+      const postun = /postuninstall scriptlet[^\n]*\n([^]*?)(?=\n\S+ scriptlet|$)/.exec(scripts)?.[1] ?? '';
+      assert.match(postun, /try-reload-or-restart early-service\.service|mark-reload-system-units early-service\.service/, postun);
+      // A restart only as the fallback of a failed reload, never instead of one.
+      for (const line of postun.split('\n').filter((l) => /try-restart/.test(l))) assert.match(line, /^\s*systemctl try-restart .*\|\| :$/, postun);
       const commands = scripts.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
       assert.doesNotMatch(commands, /dracut|kernel-install|mkinitrd/);
     });

@@ -12,6 +12,7 @@ const CONF = path.join(ROOT, 'conf');
 const INITRD = 'early-service-initrd.service';
 const ROOTFS = 'early-service.service';
 const DROPIN = path.join(`${INITRD}.d`, '50-survive-final-kill-signal.conf');
+const PRESERVE = path.join(`${ROOTFS}.d`, '50-fd-store-preserve.conf');
 const SOCKET = '/run/early-service/early-service.sock';
 const SCRIPT = '/usr/lib/early-service/early-service.js';
 const USER = 'early-service';
@@ -62,8 +63,10 @@ function stage(t: { after: (fn: () => void) => void }, edit?: { unit: string; ch
     }
     fs.writeFileSync(path.join(dir, unit), text);
   }
-  fs.mkdirSync(path.join(dir, path.dirname(DROPIN)));
-  fs.copyFileSync(path.join(CONF, DROPIN), path.join(dir, DROPIN));
+  for (const dropin of [DROPIN, PRESERVE]) {
+    fs.mkdirSync(path.join(dir, path.dirname(dropin)), { recursive: true });
+    fs.copyFileSync(path.join(CONF, dropin), path.join(dir, dropin));
+  }
   fs.writeFileSync(path.join(dir, 'es-verify-rootfs.target'),
     `[Unit]\nDescription=early-service on the root file system\nWants=${ROOTFS} sysinit.target basic.target\n`);
   fs.writeFileSync(path.join(dir, 'es-verify-initrd.target'),
@@ -85,19 +88,25 @@ function verify(dir: string): { status: number | null; lines: string[] } {
 }
 
 /**
- * The one message systemd < 255 prints for our files: it does not know
- * SurviveFinalKillSignal= and ignores the line (see the drop-in's comment).
- * Accepted from that drop-in only, and only on those versions.
+ * The messages older systemd prints for our files: it does not know a key
+ * of a newer version and ignores the line (see each drop-in's comment).
+ * Accepted from that drop-in only, and only on those versions:
+ * SurviveFinalKillSignal= (255) and FileDescriptorStorePreserve= (254).
  */
-function knownMessage(dir: string): RegExp {
-  const file = path.join(dir, DROPIN).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${file}:\\d+: Unknown key '?SurviveFinalKillSignal'? in section \\[?'?Unit'?\\]?, ignoring\\.$`);
+function knownMessages(dir: string): RegExp[] {
+  const unknown = (dropin: string, key: string, section: string): RegExp => {
+    const file = path.join(dir, dropin).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    return new RegExp(`^${file}:\\d+: Unknown key '?${key}'? in section \\[?'?${section}'?\\]?, ignoring\\.$`);
+  };
+  const known: RegExp[] = [];
+  if (systemdVersion() < 255) known.push(unknown(DROPIN, 'SurviveFinalKillSignal', 'Unit'));
+  if (systemdVersion() < 254) known.push(unknown(PRESERVE, 'FileDescriptorStorePreserve', 'Service'));
+  return known;
 }
 
 function unexpected(dir: string, lines: string[]): string[] {
-  if (systemdVersion() >= 255) return lines;
-  const known = knownMessage(dir);
-  return lines.filter((l) => !known.test(l));
+  const known = knownMessages(dir);
+  return lines.filter((l) => !known.some((k) => k.test(l)));
 }
 
 // ------------------------------------------------------- unit file contents
@@ -161,10 +170,8 @@ test('systemd-analyze verify: both units load, and pull into boot transactions, 
   const { status, lines } = verify(dir);
   assert.equal(status, 0, lines.join('\n'));
   assert.deepEqual(unexpected(dir, lines), [], `systemd-analyze verify printed:\n${lines.join('\n')}`);
-  if (systemdVersion() < 255) {
-    // That verify read the drop-in at all shows in its one warning.
-    assert.equal(lines.filter((l) => knownMessage(dir).test(l)).length, 1, lines.join('\n'));
-  }
+  // That verify read each drop-in at all shows in its one warning, where the version warns.
+  for (const known of knownMessages(dir)) assert.equal(lines.filter((l) => known.test(l)).length, 1, lines.join('\n'));
 });
 
 // The check above must be able to fail: each broken copy is caught, including
@@ -216,6 +223,43 @@ test('the SurviveFinalKillSignal= drop-in sets exactly that', () => {
   const dropin = parseUnit(fs.readFileSync(path.join(CONF, DROPIN), 'utf8'));
   assert.deepEqual([...dropin.keys()], ['Unit']);
   assert.deepEqual(dropin.get('Unit'), [['SurviveFinalKillSignal', 'yes']]);
+});
+
+test('the fd store drop-in sets exactly FileDescriptorStorePreserve=yes', () => {
+  const dropin = parseUnit(fs.readFileSync(path.join(CONF, PRESERVE), 'utf8'));
+  assert.deepEqual([...dropin.keys()], ['Service']);
+  assert.deepEqual(dropin.get('Service'), [['FileDescriptorStorePreserve', 'yes']]);
+});
+
+test('the root file system unit reloads by handing over, keeps its socket and state in the fd store, is bounded', () => {
+  const unit = readUnit(ROOTFS);
+  assert.equal(one(unit, 'Service', 'NotifyAccess'), 'main');
+  const reload = one(unit, 'Service', 'ExecReload').split(/\s+/);
+  assert.deepEqual(reload.slice(0, 3), ['/usr/bin/node', SCRIPT, 'reload']);
+  assert.equal(reload[reload.indexOf('-s') + 1], SOCKET);
+  assert.ok(one(unit, 'Service', 'ExecStart').split(/\s+/).includes('--fd-store'));
+  // The listener and the state page, and room for a replacement in flight.
+  assert.ok(Number(one(unit, 'Service', 'FileDescriptorStoreMax')) >= 4);
+  assert.match(one(unit, 'Service', 'MemoryMax'), /^[0-9]+[KMG]$/);
+  assert.ok(Number(one(unit, 'Service', 'TasksMax')) >= 32);
+  // --max-connections' default, as many again received in a handoff, and the process's own.
+  assert.ok(Number(one(unit, 'Service', 'LimitNOFILE')) >= 2100);
+});
+
+test('sandboxing: the root file system unit scores SAFE; the initrd unit takes none that needs a mount namespace', () => {
+  const result = run('systemd-analyze', ['security', '--offline=true', '--no-pager', path.join(CONF, ROOTFS)]);
+  const exposure = /Overall exposure level for [^:]+: ([0-9.]+) (\S+)/.exec(result.stdout);
+  assert.ok(exposure !== null, `${result.stdout}\n${result.stderr}`);
+  assert.ok(Number(exposure[1]) <= 1.5, `exposure ${exposure[1]} ${exposure[2]}`);
+  // A mount namespace built in the initrd would keep the initrd's mounts after switch-root.
+  const initrd = readUnit(INITRD);
+  for (const key of ['ProtectSystem', 'ProtectHome', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelTunables',
+    'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'ProtectProc', 'ProcSubset', 'ProtectHostname',
+    'ProtectClock', 'ReadOnlyPaths', 'InaccessiblePaths', 'TemporaryFileSystem', 'BindPaths', 'PrivateMounts', 'RootDirectory']) {
+    assert.deepEqual(values(initrd, 'Service', key), [], `${key}= in the initrd unit`);
+  }
+  assert.equal(one(initrd, 'Service', 'NoNewPrivileges'), 'yes');
+  assert.equal(one(initrd, 'Service', 'RestrictAddressFamilies'), 'AF_UNIX');
 });
 
 test('the root file system unit: takes over as the service user, restarts, has a watchdog', () => {

@@ -31,6 +31,16 @@ export interface Addon {
   /** A datagram socket connected to `address` ('@…' = abstract namespace). */
   connectDatagram(address: string): number;
   sendDatagram(fd: number, data: Buffer): void;
+  /** One datagram carrying descriptors (SCM_RIGHTS). */
+  sendDatagramWithFds(fd: number, data: Buffer, fds: number[]): void;
+  /** BARRIER=1 on a notify socket: whether PID 1 processed what was sent before it, within the timeout. */
+  notifyBarrier(fd: number, timeoutMs: number): boolean;
+  /** A close-on-exec memfd of `size` bytes, sealed against resizing. */
+  memfdCreate(name: string, size: number): number;
+  /** null when fd is not a regular file; else whether it is a memfd, its size, and whether resizing is sealed. */
+  memfdInfo(fd: number): { memfd: boolean; size: number; sealed: boolean } | null;
+  /** An ArrayBuffer over a shared mapping of the file (not a SharedArrayBuffer: use Atomics, never wait). */
+  mapShared(fd: number, size: number): ArrayBuffer;
   /** An O_PATH descriptor that keeps naming the directory after switch-root. */
   openDirectory(directory: string): number;
   /** The owner's uid of `name` in the directory `dirFd` (symbolic links not followed). */

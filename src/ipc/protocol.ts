@@ -6,6 +6,7 @@ import { EXTENDED_REQUEST } from './wire';
 export const MAX_LINE_BYTES = 4096;
 
 export const HANDOFF_REQUEST = 'pass_state_and_terminate';
+export const RELOAD_REQUEST = 'reload';
 
 export const REPLY_INVALID_COMMAND = 'Invalid command\n';
 export const REPLY_INVALID_NUMBER = 'error: invalid number\n';
@@ -22,6 +23,8 @@ export type Command =
   | { kind: 'invalid_number' }
   /** seed: pass_state_and_terminate; extended: early-service's own form (src/ipc/wire.ts). */
   | { kind: 'handoff'; form: 'seed' | 'extended' }
+  /** Hand over to a fresh process of the installed program (`early-service reload`, systemctl reload). */
+  | { kind: 'reload' }
   | { kind: 'unknown'; text: string };
 
 const SET_PREFIX = 'set_counter ';
@@ -39,6 +42,7 @@ export function parseCommand(line: string): Command {
   if (line === 'get_counter') return { kind: 'get_counter' };
   if (line === HANDOFF_REQUEST) return { kind: 'handoff', form: 'seed' };
   if (line === EXTENDED_REQUEST) return { kind: 'handoff', form: 'extended' };
+  if (line === RELOAD_REQUEST) return { kind: 'reload' };
   if (line.startsWith(SET_PREFIX)) {
     const value = parseCounter(line.slice(SET_PREFIX.length));
     return value === undefined ? { kind: 'invalid_number' } : { kind: 'set_counter', value };

@@ -7,9 +7,10 @@
 // state, and every tick after it fails its compare-exchange, so no tick can
 // ever follow the capture.
 
-export const FROZEN = -(2n ** 63n);
-export const COUNTER_MIN = FROZEN + 1n;
-export const COUNTER_MAX = 2n ** 63n - 1n;
+import { COUNTER_MAX, COUNTER_MIN, FROZEN } from './counter';
+import { SLOT as PAGE_SLOT } from './state-page';
+
+export { COUNTER_MAX, COUNTER_MIN, FROZEN };
 
 // BigInt64 slots.
 const COUNTER = 0;
@@ -51,12 +52,42 @@ export class SharedState {
   readonly buffer: SharedArrayBuffer;
   private readonly big: BigInt64Array;
   private readonly int: Int32Array;
+  /** This thread's view of the state page (state-page.ts), if there is one: the counter's mirror. */
+  private mirror: BigInt64Array | undefined;
 
   /** A new state holds the ticker (counter 0) until start() says from where and when. */
   constructor(buffer?: SharedArrayBuffer) {
     this.buffer = buffer ?? new SharedArrayBuffer(BIG_SLOTS * 8 + INT_SLOTS * 4);
     this.big = new BigInt64Array(this.buffer, 0, BIG_SLOTS);
     this.int = new Int32Array(this.buffer, BIG_SLOTS * 8, INT_SLOTS);
+  }
+
+  /**
+   * Mirrors the counter and the next deadline into a state page from now on
+   * (each thread attaches its own mapping of the same memfd). The deadline
+   * is mirrored from the next start() or tick on.
+   */
+  attachMirror(slots: BigInt64Array): void {
+    this.mirror = slots;
+    this.syncMirror();
+  }
+
+  /**
+   * Brings the mirror up to the counter. Both threads change the counter;
+   * each stores what it then reads and stores again until what it read is
+   * still current, so once changes stop the mirror holds the last one, and
+   * in between it lags by the change in flight at most. The frozen marker is
+   * never mirrored: freeze() stores the captured value instead.
+   */
+  private syncMirror(): void {
+    const mirror = this.mirror;
+    if (mirror === undefined) return;
+    for (;;) {
+      const value = Atomics.load(this.big, COUNTER);
+      if (value === FROZEN) return;
+      Atomics.store(mirror, PAGE_SLOT.counter, value);
+      if (Atomics.load(this.big, COUNTER) === value) return;
+    }
   }
 
   // --- supervisor side -------------------------------------------------------
@@ -74,7 +105,10 @@ export class SharedState {
     for (;;) {
       const previous = Atomics.load(this.big, COUNTER);
       if (previous === FROZEN) return FROZEN;
-      if (Atomics.compareExchange(this.big, COUNTER, previous, value) === previous) return previous;
+      if (Atomics.compareExchange(this.big, COUNTER, previous, value) === previous) {
+        this.syncMirror();
+        return previous;
+      }
     }
   }
 
@@ -85,6 +119,7 @@ export class SharedState {
    */
   freeze(): bigint {
     const captured = Atomics.exchange(this.big, COUNTER, FROZEN);
+    if (this.mirror !== undefined && captured !== FROZEN) Atomics.store(this.mirror, PAGE_SLOT.counter, captured);
     while (Atomics.load(this.int, TICK_IN_PROGRESS) === 1) {
       Atomics.wait(this.int, TICK_IN_PROGRESS, 1, 10);
     }
@@ -98,6 +133,7 @@ export class SharedState {
   unfreeze(value: bigint): void {
     Atomics.store(this.big, CATCH_UP_UNTIL_NS, process.hrtime.bigint());
     Atomics.store(this.big, COUNTER, value);
+    this.syncMirror();
     this.wakeTicker();
   }
 
@@ -113,6 +149,8 @@ export class SharedState {
     Atomics.store(this.big, CATCH_UP_UNTIL_NS, catchUpUntilNs);
     Atomics.store(this.big, NEXT_DEADLINE_NS, firstDeadlineNs);
     Atomics.store(this.big, COUNTER, value);
+    if (this.mirror !== undefined) Atomics.store(this.mirror, PAGE_SLOT.nextDeadline, firstDeadlineNs);
+    this.syncMirror();
     // Only from HOLD: a stop requested by now must stay a stop.
     Atomics.compareExchange(this.int, RUN_STATE, HOLD, RUN);
     this.wakeTicker();
@@ -183,6 +221,7 @@ export class SharedState {
   /** Moves the deadline on, unless the supervisor replaced it meanwhile. */
   advanceDeadline(from: bigint, to: bigint): void {
     Atomics.compareExchange(this.big, NEXT_DEADLINE_NS, from, to);
+    if (this.mirror !== undefined) Atomics.store(this.mirror, PAGE_SLOT.nextDeadline, Atomics.load(this.big, NEXT_DEADLINE_NS));
   }
 
   /** Grid points due until this time are owed: ticked, never skipped. */
@@ -209,6 +248,9 @@ export class SharedState {
         // Past the maximum the counter wraps to the minimum, skipping FROZEN.
         const next = value === COUNTER_MAX ? COUNTER_MIN : value + 1n;
         if (Atomics.compareExchange(this.big, COUNTER, value, next) === value) {
+          // Mirrored before the line is written: a SIGKILL in between loses
+          // the line of this one tick, and never repeats a value.
+          this.syncMirror();
           log(value);
           return true;
         }

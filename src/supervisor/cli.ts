@@ -24,6 +24,10 @@ export interface Config {
   stateSaveIntervalMs: number;
   /** Past this many open client connections, a new one is refused. */
   maxConnections: number;
+  /** Keep the listening socket and the state page in systemd's fd store, and resume from them. */
+  fdStore: boolean;
+  /** Started by `reload` as the successor of this pid: it becomes the unit's main process. */
+  reloadOf: number | undefined;
 }
 
 export const MIN_TIMER_DELAY_MS = 0.01;
@@ -103,6 +107,11 @@ function parseMaxConnections(text: string): number {
   return value;
 }
 
+function parsePid(text: string): number {
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new InvalidArgumentError('expected a process id.');
+  return Number(text);
+}
+
 function parseSaveInterval(text: string): number {
   const value = Number(text);
   if (!/^[0-9]+$/.test(text) || value < 10 || value > 3_600_000) {
@@ -141,6 +150,10 @@ export function buildProgram(version: string): Command {
       .argParser(parseSaveInterval).default(1000))
     .addOption(new Option('--max-connections <n>', 'refuse client connections past this many open ones '
       + '("error: too many connections")').argParser(parseMaxConnections).default(1000))
+    .option('--fd-store', "under systemd: keep the listening socket and the counter (a memfd) in the unit's fd store "
+      + '(FileDescriptorStoreMax=), and resume from them when systemd restarts the unit', false)
+    .addOption(new Option('--reload-of <pid>', 'internal: the successor a reload started (see `early-service reload`)')
+      .argParser(parsePid).hideHelp())
     .addHelpText('after', '\nThe stress tool that ships with it: early-service stress --help')
     .allowExcessArguments(false);
 }
@@ -158,6 +171,8 @@ interface RawOptions {
   stateSaveInterval: number;
   timerSpin?: number;
   maxConnections: number;
+  fdStore: boolean;
+  reloadOf?: number;
 }
 
 /** Parses `args` (without node and the script); exits the process on errors. */
@@ -186,5 +201,7 @@ export function parseCli(args: readonly string[], version: string): Config {
     stateFile: options.stateFile,
     stateSaveIntervalMs: options.stateSaveInterval,
     maxConnections: options.maxConnections,
+    fdStore: options.fdStore,
+    reloadOf: options.reloadOf,
   };
 }

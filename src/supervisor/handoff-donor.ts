@@ -69,8 +69,12 @@ interface Taken {
 export class HandoffDonor {
   constructor(private readonly options: DonorOptions) {}
 
-  /** Serves one handoff request held on `requester`. */
-  async donate(requester: Connection, form: 'seed' | 'extended'): Promise<Donation> {
+  /**
+   * Serves one handoff request held on `requester`. `afterCommit`, if given,
+   * runs once the successor has committed and returns a line for it before
+   * the connection closes (a reload's "main <pid>": see lifecycle.ts).
+   */
+  async donate(requester: Connection, form: 'seed' | 'extended', afterCommit?: () => string): Promise<Donation> {
     const { server, state, log, socketPath } = this.options;
     // Slow steps first, while clients are served and the counter ticks.
     if (form === 'extended') await server.settle(SETTLE_TIMEOUT_MS);
@@ -126,7 +130,9 @@ export class HandoffDonor {
     // The successor serves: this process's copies go.
     for (const { connection } of taken.detached) connection.socket.destroy();
     addon.close(listenFd);
-    requester.socket.destroy();
+    const last = afterCommit?.();
+    if (last !== undefined) requester.socket.end(last);
+    else requester.socket.destroy();
     log.notice('Returning counter to client and terminating the process');
     return { outcome: 'committed', captured, connections: taken.detached.length };
   }

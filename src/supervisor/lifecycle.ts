@@ -1,45 +1,55 @@
 // The lifecycle of one early-service process, top to bottom: how it starts,
 // what it serves, how it ends. Every guarantee in the README is a statement
 // about these transitions, so they live here and nowhere else; the roles
-// (takeover.ts, handoff-donor.ts, listener.ts, server.ts, the ticker's
-// supervisor, the state saver) are its parts.
+// (takeover.ts, handoff-donor.ts, reload.ts, listener.ts, server.ts,
+// fd-store.ts, the ticker's supervisor, the state saver) are its parts.
 //
-//   starting ─┬─ --takeover_existing_socket ─► taking-over ─┬─ commit ─────────► serving
+//   starting ─┬─ systemd handed back the socket ──────────────► resuming ─────────► serving
+//             ├─ --takeover_existing_socket ─► taking-over ─┬─ commit ───────────► serving
 //             │                                             └─ nobody answers ─┐
-//             └────────────────────────────────────────────► starting-fresh ◄─┘
-//   starting-fresh ─ listening ─► serving
+//             └────────────────────────────────────────────► starting-fresh ◄─┘──► serving
 //   serving ─ handoff request ─► donating ─┬─ commit ──────────► handed-off ─► exit 0
 //                                          └─ refused/rollback ─► serving
+//   serving ─ reload request ─► reloading (a successor of ours starts and asks)
+//                                  └─► donating ─┬─ commit: MAINPID, BARRIER ─► handed-off ─► exit 0
+//                                                └─ otherwise: READY=1 ──────► serving
 //   serving ─ SIGTERM/SIGINT ─► stopping ─► (final save, drain) ─► exit 0
 //
 // What each event does in each phase:
 //
-//   phase           SIGTERM / SIGINT                     handoff request
-//   starting,       noted; acted on once the start is    queued: served once serving
-//   starting-fresh  done (serving, then stopping)
-//   taking-over     before the commit: everything is     (not serving yet)
-//                   given back, exit 0; after: stop
-//   serving         stopping                             donating
-//   donating        noted; after a commit: exit (the     "error: handoff in progress"
-//                   successor serves); after a
-//                   rollback: stopping
-//   stopping,       ignored (already ending)             "error: stopping, retry"
+//   phase             SIGTERM / SIGINT                     handoff or reload request
+//   starting,         noted; acted on once serving         queued: served once serving
+//   starting-fresh,   (then stopping)
+//   resuming
+//   taking-over       before the commit: everything is     (not serving yet)
+//                     given back, exit 0; after: stop
+//   serving           stopping                             donating / reloading
+//   reloading,        noted; after a commit: exit (the     "error: handoff in progress"
+//   donating          successor serves); otherwise:        (a reload takes only its own
+//                     stopping                             successor's request)
+//   stopping,         ignored (already ending)             "error: stopping, retry"
 //   handed-off
 //
 // The ticker thread is loaded once per process, whatever path leads to
 // serving. Side effects that outlive the process happen on transitions only,
 // in one order: the state file is saved once serving (never while frozen), its
 // last save is the exact value at the stop, and a donor's saves are all on
-// disk before it freezes for a handoff.
+// disk before it freezes for a handoff; the fd store is filled once this
+// process is the unit's main process and serves.
 import type { Config } from './cli';
 import type { Logger } from '../ipc/log-line';
 import { REPLY_HANDOFF_IN_PROGRESS, REPLY_NOT_AUTHORIZED, REPLY_STOPPING } from '../ipc/protocol';
 import { FROZEN, type SharedState } from '../ipc/shared-state';
+import { type PageState, createPage, readPage } from '../ipc/state-page';
 import type { HandoffAuthorization } from './authorization';
 import type { Connection } from './connection';
 import { injectFault } from './faults';
+import { type Inherited, LISTENER, STATE } from './fd-store';
 import type { HandoffDonor } from './handoff-donor';
 import { openListener } from './listener';
+import { addon } from './native';
+import type { Notifier } from './notify';
+import { awaitMainLine, startSuccessor } from './reload';
 import type { Server } from './server';
 import type { StateFile } from './state-file';
 import type { StateSaver } from './state-saver';
@@ -53,9 +63,13 @@ const TICKER_START_DELAY_MS = 10;
 const DRAIN_GRACE_MS = 100;
 /** How long clients of an ending process get to read their last answers. */
 const DRAIN_TIMEOUT_MS = 2000;
+/** How long a reload's successor may take to start and ask (node's start under QEMU without KVM: 15-40 s). */
+const RELOAD_START_TIMEOUT_MS = 90_000;
+/** How long PID 1 may take to process MAINPID= (BARRIER=1), and a successor to hear about it. */
+const MAIN_PID_TIMEOUT_MS = 5000;
 
-export type Phase =
-  | 'starting' | 'taking-over' | 'starting-fresh' | 'serving' | 'donating' | 'stopping' | 'handed-off';
+export type Phase = 'starting' | 'resuming' | 'taking-over' | 'starting-fresh' | 'serving' | 'reloading' |
+  'donating' | 'stopping' | 'handed-off';
 
 export interface Parts {
   config: Config;
@@ -67,7 +81,10 @@ export interface Parts {
   authorization: HandoffAuthorization | undefined;
   stateFile: StateFile | undefined;
   saver: StateSaver;
+  notifier: Notifier | undefined;
   reporter: StatusReporter | undefined;
+  /** What systemd's fd store handed back to this process (fd-store.ts). */
+  inherited: Inherited;
 }
 
 interface HandoffRequest {
@@ -81,13 +98,19 @@ export class Lifecycle {
   /** The first stop signal received; acted on where the table above says. */
   private stopSignal: NodeJS.Signals | undefined;
   private pendingHandoff: HandoffRequest | undefined;
+  private pendingReload: Connection | undefined;
+  /** During a reload: the successor's pid, whose request alone is served. */
+  private reloadSuccessor: number | undefined;
   /** Wakes the serving loop when a stop or a request arrives. */
   private wake: (() => void) | undefined;
   /** Handoffs this process's state has been through. */
   private generation = 0;
+  /** With --fd-store: the state page's memfd (state-page.ts). */
+  private pageFd: number | undefined;
 
   constructor(private readonly parts: Parts) {
-    parts.server.onHandoffRequest = (connection, form) => this.onHandoffRequest(connection, form);
+    parts.server.onHandoffRequest = (connection, form) => this.onRequest(connection, { form });
+    parts.server.onReloadRequest = (connection) => this.onRequest(connection, 'reload');
   }
 
   /** The phase, for tests and the status line. */
@@ -117,7 +140,8 @@ export class Lifecycle {
 
   /** Ends in `serving`, or with an exit status. */
   private async start(): Promise<'serving' | number> {
-    const { config, log, ticker } = this.parts;
+    const { config, log, ticker, inherited } = this.parts;
+    for (const refused of inherited.refused) log.warn(`systemd's fd store handed back ${refused}; not used`);
     if (config.socketPath === undefined) {
       log.info('Not listening on a UNIX socket.');
       await ticker.load();
@@ -126,11 +150,50 @@ export class Lifecycle {
       this.parts.reporter?.ready('ticking, not listening on a socket');
       return 'serving';
     }
+    if (inherited.listener !== undefined) return this.resume(config.socketPath, inherited.listener);
     if (config.takeoverExistingSocket) {
       const outcome = await this.takeOver(config.socketPath);
       if (outcome !== 'fresh') return outcome;
     }
     return this.startFresh(config.socketPath);
+  }
+
+  /**
+   * systemd restarted the unit and handed back what it kept: the listening
+   * socket (clients waited in its backlog meanwhile) and the state page, from
+   * which the counter and the tick grid go on exactly.
+   */
+  private async resume(socketPath: string, listenFd: number): Promise<'serving' | number> {
+    const { config, log, ticker, server, state, inherited } = this.parts;
+    this.phase = 'resuming';
+    const now = process.hrtime.bigint();
+    const page = inherited.state === undefined ? undefined : readPage(addon, inherited.state, now);
+    let from: PageState | undefined;
+    if (page?.kind === 'ok') {
+      from = page.state;
+      this.pageFd = inherited.state;
+      state.attachMirror(page.slots);
+      ticker.stateFd = inherited.state;
+      log.notice(`Resuming on ${socketPath} from systemd's fd store: counter ${from.counter} (pid ${from.pid}'s state)`);
+    } else {
+      if (inherited.state !== undefined) addon.close(inherited.state);
+      const why = page?.kind === 'rejected' ? `the state kept there is not believed (${page.reason})` : 'no state was kept';
+      log.warn(`Resuming on ${socketPath} from systemd's fd store, but ${why}`);
+    }
+    const counter = from?.counter ?? this.resumeValue();
+    state.set(counter);
+    server.serve(listenFd);
+    this.parts.authorization?.readOwner();
+    if (from === undefined) this.createPage(counter, now + config.periodNs);
+    await ticker.load();
+    // The grid goes on; its points during the restart's downtime are skipped ("missed ticks").
+    const firstDeadline = from !== undefined && from.periodNs === config.periodNs ? from.nextDeadlineNs : now + config.periodNs;
+    ticker.start(state.load(), firstDeadline);
+    this.parts.saver.start();
+    this.parts.reporter?.ready('serving; resumed from systemd\'s fd store');
+    // The listener is in the store already; a new page replaces the refused one.
+    if (from === undefined) this.store(STATE);
+    return 'serving';
   }
 
   /**
@@ -141,6 +204,7 @@ export class Lifecycle {
   private async takeOver(socketPath: string): Promise<'serving' | 'fresh' | number> {
     const { config, log, ticker } = this.parts;
     this.phase = 'taking-over';
+    this.createPage(0n, 0n);
     await ticker.load();
     if (this.stopSignal !== undefined) return this.stoppedBeforeServing();
     log.notice(`Reading starting position and taking ownership of socket ${socketPath}`);
@@ -149,6 +213,7 @@ export class Lifecycle {
     try {
       received = takeOver({
         socketPath, timeoutMs: config.handoffTimeoutMs, periodNs: config.periodNs, allowedUids: config.handoffAllowedUids,
+        keepControl: config.reloadOf !== undefined,
       });
     } catch (error) {
       if (!(error instanceof NoPredecessorError) || config.takeoverRequired) throw error;
@@ -170,12 +235,12 @@ export class Lifecycle {
     }
     if (!received.commit()) throw new HandoffError('the predecessor took its socket back before this process could commit');
     injectFault('after-commit', log);
-    this.serveReceived(received);
+    await this.serveReceived(received);
     return 'serving';
   }
 
   /** From the commit on, everything received is this process's to serve. */
-  private serveReceived(received: Takeover): void {
+  private async serveReceived(received: Takeover): Promise<void> {
     const { config, log, ticker, server } = this.parts;
     const now = process.hrtime.bigint();
     // The predecessor's grid goes on; its points due during the handoff are owed ticks.
@@ -195,7 +260,15 @@ export class Lifecycle {
       }
     }
     this.parts.saver.start();
+    if (config.reloadOf !== undefined) {
+      // A reload's successor: PID 1 takes its notifications once the
+      // predecessor has made it the main process ("main <pid>").
+      const main = received.control === undefined ? undefined
+        : await awaitMainLine(received.control, MAIN_PID_TIMEOUT_MS + 1000);
+      if (main !== `main ${process.pid}`) log.warn(`the predecessor did not confirm this process as the unit's main process (${main ?? 'no word'})`);
+    }
     this.parts.reporter?.ready(`serving; took over from ${from === undefined ? 'a predecessor' : `pid ${from}`}`);
+    this.store(LISTENER, STATE);
   }
 
   private async startFresh(socketPath: string): Promise<'serving' | number> {
@@ -210,6 +283,7 @@ export class Lifecycle {
     state.set(counter);
     this.parts.reporter?.ready('serving; started fresh');
     if (!ticker.loaded) {
+      this.createPage(counter, 0n);
       // Clients come as soon as READY=1 is out (systemd starts the units that
       // wait for it): answer them first. Loading piscina and starting its
       // thread blocks this thread for ~15 ms, which a client arriving then would wait.
@@ -219,6 +293,7 @@ export class Lifecycle {
     // Clients may have set the counter while the ticker thread started.
     ticker.start(state.load(), process.hrtime.bigint() + config.periodNs);
     this.parts.saver.start();
+    this.store(LISTENER, STATE);
     return 'serving';
   }
 
@@ -246,13 +321,44 @@ export class Lifecycle {
     return 0;
   }
 
+  /**
+   * With --fd-store: a state page for the ticker to mirror into (once, before
+   * the ticker thread is loaded: it maps the page at its start).
+   */
+  private createPage(counter: bigint, nextDeadlineNs: bigint): void {
+    const { config, state, ticker } = this.parts;
+    if (!config.fdStore || this.pageFd !== undefined || this.parts.notifier === undefined) return;
+    const page = createPage(addon, { counter, nextDeadlineNs, periodNs: config.periodNs, pid: process.pid });
+    this.pageFd = page.fd;
+    state.attachMirror(page.slots);
+    ticker.stateFd = page.fd;
+  }
+
+  /** Puts what is named into systemd's fd store (replacing what a predecessor kept there). */
+  private store(...names: Array<typeof LISTENER | typeof STATE>): void {
+    const notifier = this.parts.notifier;
+    if (!this.parts.config.fdStore || notifier === undefined) return;
+    for (const name of names) {
+      const fd = name === LISTENER ? this.parts.server.listeningFd : this.pageFd;
+      if (fd === undefined || fd < 0) continue;
+      notifier.unstore(name);
+      notifier.store(name, fd);
+    }
+  }
+
   // --- serving ----------------------------------------------------------------
 
-  /** Serves until a stop or a committed handoff ends the process. */
+  /** Serves until a stop, a committed handoff or a reload ends the process. */
   private async serve(): Promise<number> {
     this.phase = 'serving';
     for (;;) {
       if (this.stopSignal !== undefined) return this.stop(this.stopSignal);
+      const reload = this.pendingReload;
+      if (reload !== undefined) {
+        this.pendingReload = undefined;
+        if (await this.reload(reload)) return this.endHandedOff();
+        continue;
+      }
       const request = this.pendingHandoff;
       if (request !== undefined) {
         this.pendingHandoff = undefined;
@@ -264,42 +370,43 @@ export class Lifecycle {
     }
   }
 
-  /** A handoff request, answered at once where the phase decides it (see the table). */
-  private onHandoffRequest(connection: Connection, form: 'seed' | 'extended'): void {
+  /** A handoff or reload request, answered at once where the phase decides it (see the table). */
+  private onRequest(connection: Connection, what: { form: 'seed' | 'extended' } | 'reload'): void {
     const { server, authorization } = this.parts;
     const check = authorization?.check(connection.fd);
+    const kind = what === 'reload' ? 'reload' : 'handoff';
     if (check !== undefined && !check.allowed) {
-      server.logThrottled('handoff refused', 'warn', `handoff refused: pid ${check.peer.pid} (uid ${check.peer.uid}) is not authorized`);
+      server.logThrottled(`${kind} refused`, 'warn', `${kind} refused: pid ${check.peer.pid} (uid ${check.peer.uid}) is not authorized`);
       connection.release(REPLY_NOT_AUTHORIZED);
       return;
     }
-    switch (this.phase) {
-      case 'stopping':
-      case 'handed-off':
-        connection.release(REPLY_STOPPING);
-        return;
-      case 'donating':
-        connection.release(REPLY_HANDOFF_IN_PROGRESS);
-        return;
-      default:
-        if (this.pendingHandoff !== undefined || this.stopSignal !== undefined) {
-          connection.release(this.stopSignal !== undefined ? REPLY_STOPPING : REPLY_HANDOFF_IN_PROGRESS);
-          return;
-        }
-        this.pendingHandoff = { connection, form, pid: check?.peer.pid ?? 0 };
-        this.wake?.();
+    const pid = check?.peer.pid ?? 0;
+    if (this.phase === 'stopping' || this.phase === 'handed-off' || this.stopSignal !== undefined) {
+      connection.release(REPLY_STOPPING);
+      return;
     }
+    // During a reload, the successor's own request is the one awaited.
+    const awaited = this.phase === 'reloading' && what !== 'reload' && pid === this.reloadSuccessor && this.pendingHandoff === undefined;
+    const busy = this.phase === 'donating' || (this.phase === 'reloading' && !awaited) ||
+      this.pendingHandoff !== undefined || this.pendingReload !== undefined;
+    if (busy) {
+      connection.release(REPLY_HANDOFF_IN_PROGRESS);
+      return;
+    }
+    if (what === 'reload') this.pendingReload = connection;
+    else this.pendingHandoff = { connection, form: what.form, pid };
+    this.wake?.();
   }
 
   /** serving -> donating -> handed-off (true) or back to serving (false). */
-  private async donate(request: HandoffRequest): Promise<boolean> {
+  private async donate(request: HandoffRequest, afterCommit?: () => string): Promise<boolean> {
     const { saver, donor, log, reporter } = this.parts;
     this.phase = 'donating';
     reporter?.handoffState(`handing off to pid ${request.pid}`);
     // Every save on disk before the freeze: the successor's first save must come last.
     saver.pause();
     await saver.idle();
-    const donation = await donor.donate(request.connection, request.form);
+    const donation = await donor.donate(request.connection, request.form, afterCommit);
     if (donation.outcome === 'committed') {
       this.phase = 'handed-off';
       log.info(`Handed over counter ${donation.captured} and ${donation.connections} client connections`);
@@ -310,6 +417,67 @@ export class Lifecycle {
     this.phase = 'serving';
     reporter?.handoffState(`serving; the last handoff was ${donation.outcome === 'refused' ? 'refused' : 'rolled back'} (${donation.why})`);
     return false;
+  }
+
+  /**
+   * serving -> reloading: starts a successor of the installed program and
+   * hands over to it; the requester hears the outcome. True once handed off.
+   */
+  private async reload(requester: Connection): Promise<boolean> {
+    const { log, reporter, notifier } = this.parts;
+    this.phase = 'reloading';
+    reporter?.reloading('reloading: starting a successor');
+    const child = startSuccessor();
+    const pid = child.pid ?? -1;
+    this.reloadSuccessor = pid;
+    log.notice(`Reloading: started pid ${pid} to take over`);
+    const exited = new Promise<string>((resolve) => {
+      child.once('exit', (code, signal) => resolve(`pid ${pid} exited (${signal ?? `status ${code}`}) before taking over`));
+      child.once('error', (error) => resolve(`cannot start a successor: ${error.message}`));
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`pid ${pid} did not ask within ${RELOAD_START_TIMEOUT_MS / 1000} s`), RELOAD_START_TIMEOUT_MS);
+    });
+    const asked = this.successorRequest(pid);
+    const first = await Promise.race([asked, exited, timedOut]);
+    clearTimeout(timer);
+    this.reloadSuccessor = undefined;
+    let why = typeof first === 'string' ? first : undefined;
+    if (typeof first !== 'string') {
+      const committed = await this.donate(first, () => {
+        // Before this process exits, PID 1 must know its new main process.
+        if (notifier !== undefined && !notifier.mainPid(pid, MAIN_PID_TIMEOUT_MS)) {
+          log.warn(`PID 1 did not confirm MAINPID=${pid} within ${MAIN_PID_TIMEOUT_MS} ms`);
+        }
+        return `main ${pid}\n`;
+      });
+      if (committed) {
+        requester.release(`reloaded: pid ${pid} serves\n`);
+        return true;
+      }
+      why = 'the handoff did not complete (see the log)';
+    }
+    // The successor failed: it ends, this process serves on, the reload fails.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    this.phase = 'serving';
+    log.warn(`reload failed, still serving: ${why}`);
+    requester.release(`error: reload failed: ${why}; pid ${process.pid} serves on\n`);
+    reporter?.ready(`serving; the last reload failed (${why})`);
+    return false;
+  }
+
+  /** Resolves with the successor's handoff request once it is queued (onRequest lets only that one in). */
+  private async successorRequest(pid: number): Promise<HandoffRequest> {
+    for (;;) {
+      const request = this.pendingHandoff;
+      if (request !== undefined && request.pid === pid) {
+        this.pendingHandoff = undefined;
+        return request;
+      }
+      await new Promise<void>((resolve) => { this.wake = resolve; });
+      this.wake = undefined;
+    }
   }
 
   // --- ending -----------------------------------------------------------------

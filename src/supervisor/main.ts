@@ -9,12 +9,14 @@ import { createLogger, type Logger, makeStdoutNonBlocking } from '../ipc/log-lin
 import { SharedState } from '../ipc/shared-state';
 import { HandoffAuthorization } from './authorization';
 import { injectTickerFault } from './faults';
+import { takeInherited } from './fd-store';
 import { HandoffDonor } from './handoff-donor';
 import { Lifecycle } from './lifecycle';
 import { HandoffError } from './takeover';
 import { StartupError } from './listener';
 import { Server } from './server';
 import { Notifier, watchdogIntervalMs } from './notify';
+import { runClient as runReloadClient } from './reload';
 import { StateFile } from './state-file';
 import { StateSaver } from './state-saver';
 import { StatusReporter, detectRole } from './status-reporter';
@@ -37,6 +39,11 @@ async function main(): Promise<void> {
     await (require('../stress/stress') as typeof import('../stress/stress')).main(process.argv.slice(3));
     return;
   }
+  if (process.argv[2] === 'reload') {
+    // The unit's ExecReload=: asks the serving process to hand over to a fresh one.
+    process.exitCode = await runReloadClient(process.argv.slice(3));
+    return;
+  }
   const config = parseCli(process.argv.slice(2), version);
   makeStdoutNonBlocking((fd) => addon.setNonBlocking(fd));
   const log = createLogger(config.logFormat);
@@ -56,6 +63,8 @@ async function run(config: Config, log: Logger): Promise<number> {
   const ticker = new TickerSupervisor(state,
     { periodNs: config.periodNs, spinNs: config.spinNs, logFormat: config.logFormat }, log);
   const server = new Server(state, log, config.maxConnections);
+  // First, before anything could start a process that would inherit them.
+  const inherited = takeInherited(config.socketPath);
   const notifier = Notifier.fromEnvironment(log);
   const reporter = notifier && new StatusReporter(notifier, state, detectRole(), watchdogIntervalMs());
   const stateFile = config.stateFile === undefined ? undefined : new StateFile(config.stateFile);
@@ -66,7 +75,7 @@ async function run(config: Config, log: Logger): Promise<number> {
     generation: () => lifecycle?.handoffGeneration ?? 0,
   });
   lifecycle = new Lifecycle({
-    config, log, state, ticker, server, donor, stateFile, reporter,
+    config, log, state, ticker, server, donor, stateFile, notifier, reporter, inherited,
     authorization: config.socketPath === undefined ? undefined
       : new HandoffAuthorization(config.socketPath, config.handoffAllowedUids),
     saver: new StateSaver(stateFile, state, config.stateSaveIntervalMs, log),

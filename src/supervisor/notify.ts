@@ -48,6 +48,42 @@ export class Notifier {
     this.send('WATCHDOG=1');
   }
 
+  /** RELOADING=1 with MONOTONIC_USEC= (systemd >= 253 wants it; 252 ignores it): a reload began. */
+  reloading(status: string): void {
+    const usec = process.hrtime.bigint() / 1000n;
+    this.send(`RELOADING=1\nMONOTONIC_USEC=${usec}\nSTATUS=${status}`);
+  }
+
+  /** Hands the unit's main process to `pid`; true once PID 1 processed it (BARRIER=1). */
+  mainPid(pid: number, timeoutMs: number): boolean {
+    this.send(`MAINPID=${pid}`);
+    return this.barrier(timeoutMs);
+  }
+
+  /** Whether PID 1 processed every notification sent so far, within the timeout. */
+  barrier(timeoutMs: number): boolean {
+    try {
+      return addon.notifyBarrier(this.fd, timeoutMs);
+    } catch (error) {
+      this.log.warn(`sd_notify BARRIER=1 failed (${describe(error)})`);
+      return false;
+    }
+  }
+
+  /** Gives PID 1 `fd` to keep under `name` (FDSTORE=1): it comes back on a restart of the unit. */
+  store(name: string, fd: number): void {
+    try {
+      addon.sendDatagramWithFds(this.fd, Buffer.from(`FDSTORE=1\nFDNAME=${name}\nFDPOLL=0`), [fd]);
+    } catch (error) {
+      this.log.warn(`cannot store ${name} in systemd's fd store (${describe(error)})`);
+    }
+  }
+
+  /** Asks PID 1 to close and forget the descriptors it keeps under `name`. */
+  unstore(name: string): void {
+    this.send(`FDSTOREREMOVE=1\nFDNAME=${name}`);
+  }
+
   private send(message: string): void {
     try {
       addon.sendDatagram(this.fd, Buffer.from(message));

@@ -25,6 +25,8 @@ export class Server {
   private frozenReply = REPLY_HANDING_OFF;
   private readonly throttle: LogThrottle;
   onHandoffRequest: HandoffRequestHandler = (connection) => connection.release(REPLY_INVALID_COMMAND);
+  /** Called with a connection that asked for a reload; it is held until released. */
+  onReloadRequest: (connection: Connection) => void = (connection) => connection.release(REPLY_INVALID_COMMAND);
 
   constructor(
     private readonly state: SharedState,
@@ -133,6 +135,9 @@ export class Server {
       case 'handoff':
         // After this line is marked held: the handler may release it at once.
         queueMicrotask(() => this.onHandoffRequest(connection, command.form));
+        return HOLD;
+      case 'reload':
+        queueMicrotask(() => this.onReloadRequest(connection));
         return HOLD;
       case 'unknown':
         this.logThrottled('Unknown message', 'warn', `Unknown message '${describeBytes(command.text)}' from client`);

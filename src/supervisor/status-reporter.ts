@@ -25,10 +25,11 @@ export class StatusReporter {
     private readonly watchdogMs: number | undefined,
   ) {}
 
-  /** READY=1 with the first status; from now on status and watchdog run by themselves. */
+  /** READY=1 with the status; from the first on, status and watchdog run by themselves. */
   ready(handoff?: string): void {
     if (handoff !== undefined) this.handoff = handoff;
     this.notifier.ready(this.text());
+    if (this.timers.length > 0) return;
     this.timers.push(setInterval(() => this.notifier.status(this.text()), STATUS_INTERVAL_MS).unref());
     if (this.watchdogMs !== undefined) {
       // Ping at half the interval, as sd_watchdog_enabled(3) advises. The
@@ -39,6 +40,12 @@ export class StatusReporter {
         if (this.state.tickerOnSchedule(process.hrtime.bigint(), toleranceNs)) this.notifier.watchdog();
       }, this.watchdogMs / 2).unref());
     }
+  }
+
+  /** RELOADING=1: a reload began; READY=1 (ready(), here or from the successor) ends it. */
+  reloading(text: string): void {
+    this.handoff = text;
+    this.notifier.reloading(this.text());
   }
 
   /** A new handoff state, told at once. */

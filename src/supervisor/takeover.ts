@@ -47,6 +47,8 @@ export interface TakeoverOptions {
   periodNs: bigint;
   /** Besides root and our own uid. */
   allowedUids: readonly number[];
+  /** Keep the connection open after the commit (Takeover.control): a reload's donor says more on it. */
+  keepControl?: boolean;
 }
 
 export interface Takeover {
@@ -61,6 +63,8 @@ export interface Takeover {
   partial: boolean;
   /** The process that handed over. */
   sender: Sender | undefined;
+  /** With keepControl, after a successful commit: the connection to the predecessor, still open. */
+  control: number | undefined;
   /**
    * Tells the predecessor that this process serves from now on. False when
    * it had already taken everything back: every descriptor received has been
@@ -209,15 +213,22 @@ class Session {
     // The seed's form and a dead predecessor leave nobody to give anything back to.
     const final = state === undefined || partial;
     if (final) this.close();
-    return {
-      listenFd, counter, state, connections, partial, sender,
-      commit: () => final || this.commit(),
+    const takeover: Takeover = {
+      listenFd, counter, state, connections, partial, sender, control: undefined,
+      commit: () => {
+        if (final) return true;
+        const committed = this.commit();
+        if (committed && this.options.keepControl === true && !this.closed) takeover.control = this.control;
+        else if (committed) this.close();
+        return committed;
+      },
       abandon: (reason) => {
         if (final) return false;
         this.giveUp(reason);
         return true;
       },
     };
+    return takeover;
   }
 
   /**
@@ -230,7 +241,8 @@ class Session {
     try {
       addon.writeAll(this.control, Buffer.from(`${COMMIT}\n`), Math.max(this.deadline - Date.now(), 1000));
       this.held.length = 0;
-      this.close();
+      if (this.pidfd !== undefined) addon.close(this.pidfd);
+      this.pidfd = undefined;
       return true;
     } catch {
       // It says "abort" right after it stopped reading, if it is alive.

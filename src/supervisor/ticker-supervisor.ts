@@ -18,10 +18,12 @@ export class TickerSupervisor {
   private loading: Promise<void> | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopping = false;
+  /** The state page the thread mirrors into (set before load()). */
+  stateFd: number | undefined;
 
   constructor(
     private readonly state: SharedState,
-    private readonly task: Omit<TickerTask, 'buffer' | 'addonPath'> & { logFormat: LogFormat },
+    private readonly task: Omit<TickerTask, 'buffer' | 'addonPath' | 'stateFd'> & { logFormat: LogFormat },
     private readonly log: Logger,
   ) {}
 
@@ -63,7 +65,7 @@ export class TickerSupervisor {
   }
 
   private run(): void {
-    const task: TickerTask = { buffer: this.state.buffer, addonPath: ADDON_PATH, ...this.task };
+    const task: TickerTask = { buffer: this.state.buffer, addonPath: ADDON_PATH, stateFd: this.stateFd, ...this.task };
     this.running = this.pool!.run(task).then(
       () => undefined,
       (error: unknown) => {

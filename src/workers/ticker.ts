@@ -21,6 +21,7 @@
 import { loadAddon } from '../ipc/addon';
 import { createLogger, type LogFormat } from '../ipc/log-line';
 import { HOLD, SharedState, STOP, TICKER_FAULTS } from '../ipc/shared-state';
+import { mapPage } from '../ipc/state-page';
 
 /** How far behind the schedule the ticker still catches up (ticks them at once). */
 const CATCH_UP_NS = 50_000_000n;
@@ -33,12 +34,16 @@ export interface TickerTask {
   logFormat: LogFormat;
   /** The main thread's addon path: loading it by that name never touches the disk again. */
   addonPath: string;
+  /** The state page's memfd (see src/ipc/state-page.ts): this thread mirrors its ticks into its own mapping. */
+  stateFd?: number;
 }
 
 function runTicker(task: TickerTask): void {
+  const addon = loadAddon(task.addonPath);
   // Without this, every sleep may end up to 50 us late (the default slack).
-  loadAddon(task.addonPath).setTimerSlack(1);
+  addon.setTimerSlack(1);
   const state = new SharedState(task.buffer);
+  if (task.stateFd !== undefined) state.attachMirror(mapPage(addon, task.stateFd));
   const log = createLogger(task.logFormat);
   const period = task.periodNs;
   const spinNs = task.spinNs;

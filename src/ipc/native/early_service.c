@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -261,6 +262,191 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
   if (n < 0)
     return throw_errno(env, errno, "send", NULL);
   return NULL;
+}
+
+// sendDatagramWithFds(fd, buffer, fds): one datagram carrying descriptors
+// (SCM_RIGHTS), e.g. FDSTORE=1 to systemd's notify socket. Never blocks.
+static napi_value send_datagram_with_fds(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd;
+  void *data;
+  size_t size;
+  uint32_t count;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &size));
+  CHECK(napi_get_array_length(env, argv[2], &count));
+  if (count == 0 || count > 16) {
+    napi_throw_range_error(env, NULL, "between 1 and 16 descriptors");
+    return NULL;
+  }
+  int fds[16];
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    CHECK(napi_get_element(env, argv[2], i, &item));
+    if (!get_int(env, item, &fds[i]))
+      return NULL;
+  }
+  struct iovec iov = {.iov_base = data, .iov_len = size};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 16)];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof(control));
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = control.buf,
+                       .msg_controllen = CMSG_SPACE(sizeof(int) * count)};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
+  memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * count);
+  ssize_t n;
+  do
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return throw_errno(env, errno, "sendmsg", NULL);
+  return NULL;
+}
+
+// notifyBarrier(fd, timeoutMs) -> whether PID 1 processed every notification
+// sent before: BARRIER=1 carries the write end of a pipe, which PID 1 closes
+// once it got that far; POLLHUP on the read end says so (sd_notify_barrier()).
+static napi_value notify_barrier(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd, timeout_ms;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) ||
+      !get_int(env, argv[1], &timeout_ms))
+    return NULL;
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) < 0)
+    return throw_errno(env, errno, "pipe2", NULL);
+  static const char text[] = "BARRIER=1";
+  struct iovec iov = {.iov_base = (void *)text, .iov_len = sizeof(text) - 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof(control));
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = control.buf,
+                       .msg_controllen = sizeof(control.buf)};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &pipefd[1], sizeof(int));
+  ssize_t n;
+  do
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  int err = n < 0 ? errno : 0;
+  close(pipefd[1]);
+  if (err != 0) {
+    close(pipefd[0]);
+    return throw_errno(env, err, "sendmsg", "BARRIER=1");
+  }
+  int64_t deadline = now_ms() + timeout_ms;
+  int ready;
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    struct pollfd pfd = {.fd = pipefd[0], .events = 0};
+    ready = poll(&pfd, 1, left < 0 ? 0 : (int)left);
+    if (ready < 0 && errno == EINTR)
+      continue;
+    break;
+  }
+  close(pipefd[0]);
+  napi_value result;
+  CHECK(napi_get_boolean(env, ready > 0, &result));
+  return result;
+}
+
+// memfdCreate(name, size) -> a close-on-exec memfd of `size` bytes, sealed
+// against shrinking and growing: whoever maps it can rely on its size.
+static napi_value memfd_create_fn(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char name[64];
+  size_t len;
+  int32_t size;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[1], &size))
+    return NULL;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a name");
+    return NULL;
+  }
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return throw_errno(env, errno, "memfd_create", NULL);
+  if (ftruncate(fd, size) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "memfd", name);
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+// memfdInfo(fd) -> { memfd, size, sealed } | null: whether fd is a memfd (a
+// regular file with seals), its size, and whether it is sealed against
+// resizing (F_SEAL_SHRINK|F_SEAL_GROW), as memfdCreate makes it.
+static napi_value memfd_info(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
+    return NULL;
+  struct stat st;
+  napi_value result, value;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    CHECK(napi_get_null(env, &result));
+    return result;
+  }
+  int seals = fcntl(fd, F_GET_SEALS);
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_get_boolean(env, seals >= 0, &value));
+  CHECK(napi_set_named_property(env, result, "memfd", value));
+  CHECK(napi_create_int64(env, (int64_t)st.st_size, &value));
+  CHECK(napi_set_named_property(env, result, "size", value));
+  CHECK(napi_get_boolean(env, seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW), &value));
+  CHECK(napi_set_named_property(env, result, "sealed", value));
+  return result;
+}
+
+static void unmap_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+// mapShared(fd, size) -> an ArrayBuffer over a MAP_SHARED mapping of the
+// file: what one thread stores there, another's mapping of the same memfd
+// sees, and the memfd (kept by systemd's fd store) keeps it after this
+// process is gone. Unmapped when the ArrayBuffer is collected.
+static napi_value map_shared(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd, size;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) ||
+      !get_int(env, argv[1], &size))
+    return NULL;
+  if (size <= 0) {
+    napi_throw_range_error(env, NULL, "size must be positive");
+    return NULL;
+  }
+  void *data = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (data == MAP_FAILED)
+    return throw_errno(env, errno, "mmap", NULL);
+  napi_value result;
+  if (napi_create_external_arraybuffer(env, data, (size_t)size, unmap_finalize,
+                                       (void *)(uintptr_t)size, &result) != napi_ok) {
+    munmap(data, (size_t)size);
+    napi_throw_error(env, NULL, "cannot wrap the mapping in an ArrayBuffer");
+    return NULL;
+  }
+  return result;
 }
 
 // openDirectory(path) -> an O_PATH descriptor of a directory. It keeps
@@ -769,6 +955,11 @@ NAPI_MODULE_INIT() {
       {"connectUnix", connect_unix},
       {"connectDatagram", connect_datagram},
       {"sendDatagram", send_datagram},
+      {"sendDatagramWithFds", send_datagram_with_fds},
+      {"notifyBarrier", notify_barrier},
+      {"memfdCreate", memfd_create_fn},
+      {"memfdInfo", memfd_info},
+      {"mapShared", map_shared},
       {"openDirectory", open_directory},
       {"ownerAt", owner_at},
       {"setNonBlocking", set_non_blocking},
