@@ -91,6 +91,7 @@ if [ ! -e "$bin_dir/.complete" ]; then
 fi
 
 mode=${ES_SYSTEMD_ROOT_MODE:-overlay}
+t_prep=$(date +%s%N)
 rm -rf "${out:?}/upper" "$out/work" "$out/root" "$out/results" "$out/console.log" "$out/prepare.log"
 mkdir -p "$out/results" "$out/root"
 out=$(cd "$out" && pwd)
@@ -102,10 +103,9 @@ case "$mode" in
     mount_root="mount -t overlay overlay -o lowerdir=$node_layer:$base,upperdir=$out/upper,workdir=$out/work $root"
     ;;
   copy)
-    t=$SECONDS
-    cp -a "$base/." "$out/upper/" 2> /dev/null || { mkdir -p "$out/upper"; cp -a "$base/." "$out/upper/"; }
+    mkdir -p "$out/upper"
+    cp -a "$base/." "$out/upper/"
     cp -a "$node_layer/usr/bin/node" "$out/upper/usr/bin/node"
-    es_step "copied the base in $((SECONDS - t))s"
     mount_root="mount --bind $out/upper $root"
     ;;
   *) es_die "ES_SYSTEMD_ROOT_MODE must be overlay or copy" ;;
@@ -149,7 +149,6 @@ prepare() {
     cp -a "${spec%%:*}" "$root/${spec#*:}"
   done
 }
-t_prep=$(date +%s%N)
 # The function and the arrays, declared again in the namespace's shell.
 if ! unshare -m --propagation private bash -c "$(declare -p root top here product enable scenario_file out \
       bin_dir mount_root dropins units enables files); $(declare -f prepare); prepare" > "$out/prepare.log" 2>&1; then
@@ -189,16 +188,20 @@ kill_everything() {
     sleep 0.2
   done
 }
+# The watchdog: its sleep is killed with it (a leftover sleep would hold the
+# caller's pipes open until the timeout).
 (
-  sleep "$timeout_s"
+  trap 'kill "$sleep_pid" 2> /dev/null; exit 0' TERM
+  sleep "$timeout_s" & sleep_pid=$!
+  wait "$sleep_pid" || exit 0
   touch "$out/.timed-out"
   kill -TERM "$$" 2> /dev/null || true
-) &
+) < /dev/null > /dev/null 2>&1 &
 watchdog_pid=$!
 timed_out=0
 trap 'timed_out=1' TERM
 trap 'kill_everything; kill "$watchdog_pid" 2> /dev/null || true' EXIT
-wait "$boot_pid" || true
+wait "$boot_pid" 2> /dev/null || true
 if [ -e "$out/.timed-out" ] || [ "$timed_out" = 1 ]; then
   timed_out=1
   kill_everything

@@ -5,11 +5,13 @@
 # es_fact KEY VALUE: one line KEY=VALUE in $ES_RESULTS/facts.env (read by the host's tests).
 es_fact() { printf '%s=%s\n' "$1" "$2" >> "$ES_RESULTS/facts.env"; }
 
-# es_wait_state UNIT STATE [SECONDS]: waits until ActiveState is STATE (default 30 s); 1 if not.
+# es_wait_state UNIT STATE [SECONDS]: waits until ActiveState is STATE (default 30 s); 1 if not
+# (at once if the unit failed).
 es_wait_state() {
-  local unit=$1 want=$2 deadline=$((SECONDS + ${3:-30}))
-  while [ "$(systemctl show -p ActiveState --value "$unit")" != "$want" ]; do
-    [ $SECONDS -lt "$deadline" ] || { echo "timeout: $unit is $(systemctl show -p ActiveState --value "$unit"), not $want" >&2; return 1; }
+  local unit=$1 want=$2 deadline=$((SECONDS + ${3:-30})) state
+  while state=$(systemctl show -p ActiveState --value "$unit") && [ "$state" != "$want" ]; do
+    [ "$state" != failed ] || { echo "$unit failed (waiting for $want)" >&2; return 1; }
+    [ $SECONDS -lt "$deadline" ] || { echo "timeout: $unit is $state, not $want" >&2; return 1; }
     sleep 0.05
   done
 }
