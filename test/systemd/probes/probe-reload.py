@@ -26,7 +26,7 @@ def setting(index, file, default):
 variant = setting(2, 'variant', 'barrier')
 how = setting(3, 'how', 'main-forks')
 with open('/es-results/events.log', 'a') as f:
-    f.write(f'{time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000} {name} pid={os.getpid()} reload-command variant={variant} how={how} notify_socket_in_env={"NOTIFY_SOCKET" in os.environ}\n')
+    f.write(f'{time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000} {name} pid={os.getpid()} reload-command variant={variant} how={how} notify_socket_in_env={"NOTIFY_SOCKET" in os.environ} watchdog_usec_in_env={"WATCHDOG_USEC" in os.environ}\n')
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(f'/run/probe/{name}.control')
 s.sendall(f'reload {variant} {"external" if how == "external" else ""}\n'.encode())

@@ -20,6 +20,7 @@
 #     barrier-hold    as barrier, 500 ms between the successor's start and MAINPID=
 #     nobarrier       successor; MAINPID=<successor> and exit at once (the race)
 #     notify-reload   no successor; RELOADING=1 + MONOTONIC_USEC=, 300 ms, READY=1
+#     notify-reload-late       RELOADING=1 + MONOTONIC_USEC=, the answer, 300 ms, READY=1
 #     notify-reload-handover   RELOADING=1 + MONOTONIC_USEC=, then as barrier; the successor sends READY=1
 #     fail            nothing happens; the reply is "fail"
 #   "external": the successor is started by the reload command, which
@@ -237,6 +238,15 @@ class Service:
             self.n.send(f'READY=1\nSTATUS=reloaded counter {self.counter}')
             event('sent', what='READY=1')
             answer('ok')
+            return
+        if variant == 'notify-reload-late':
+            # ExecReload gets its answer first; READY=1 comes 300 ms later.
+            self.n.send(f'RELOADING=1\nMONOTONIC_USEC={mono_us()}\nSTATUS=reloading')
+            event('sent', what='RELOADING=1+MONOTONIC_USEC')
+            answer('ok')
+            time.sleep(0.3)
+            self.n.send(f'READY=1\nSTATUS=reloaded late counter {self.counter}')
+            event('sent', what='READY=1')
             return
         if variant == 'notify-reload-handover':
             self.n.send(f'RELOADING=1\nMONOTONIC_USEC={mono_us()}\nSTATUS=reloading')

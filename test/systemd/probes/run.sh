@@ -21,6 +21,7 @@ for debian in "${debians[@]}"; do
   out=$(es_cache_dir)/runs/probe-$name-$debian
   rc=0
   bash "$here/../boot.sh" --debian "$debian" --out "$out" --no-product --scenario "$here/$name.sh" \
+    --c-program "$here/../../../bench/journald-emit.c" \
     --file "$here:/usr/lib/es-systemd-test/probes" "${units[@]}" --timeout "${ES_PROBE_TIMEOUT:-300}" || rc=$?
   echo "=== $name on Debian $debian ($(sed -n 's/^systemd \([0-9]*\).*/systemd \1/p' "$out/results/info.txt" 2> /dev/null)): exit $rc"
   sed 's/^/  /' "$out/results/facts.env" 2> /dev/null || true
