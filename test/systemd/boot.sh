@@ -24,6 +24,8 @@
 # boot hit --timeout (container killed); 125 when the harness failed.
 #
 #   ES_SYSTEMD_ROOT_MODE=overlay|copy   how the disposable root is made (default overlay: see README)
+#   ES_SYSTEMD_CGROUP=unified|legacy    the container's cgroup hierarchy (default unified, as Debian 12
+#                                       and 13 boot; legacy: what nspawn picks on this hybrid host)
 set -euo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
@@ -164,6 +166,11 @@ prep_ms=$((($(date +%s%N) - t_prep) / 1000000))
 # prints nothing), only a loopback network.
 nspawn="$mount_root && mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn -q --register=no --keep-unit \
   --private-network --machine=es-systemd-test -D $root --bind=$out/results:/es-results -b"
+case "${ES_SYSTEMD_CGROUP:-unified}" in
+  unified) export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 ;;
+  legacy) unset SYSTEMD_NSPAWN_UNIFIED_HIERARCHY ;;
+  *) es_die "ES_SYSTEMD_CGROUP must be unified or legacy" ;;
+esac
 t_boot=$(date +%s%N)
 setsid script -qfec "unshare -m --propagation private sh -c '$nspawn'" "$out/console.log" < /dev/null > /dev/null 2>&1 &
 boot_pid=$!

@@ -50,7 +50,9 @@ rm /etc/systemd/system/multi-user.target.wants/probe-preserve.service
 systemctl daemon-reload
 systemctl start probe-preserve.service
 es_wait_answer 10 /run/probe/preserve.sock > /dev/null
+systemd-analyze log-level debug
 transition_load preserve unreferenced_stopstart stop_start probe-preserve.service
+systemd-analyze log-level info
 after unreferenced_stopstart preserve probe-preserve.service
 es_fact unreferenced_journal "$(journalctl -b -u probe-preserve.service -o cat --no-pager | grep -E 'Releasing|Collecting' | sort | uniq -c | tr '\n' '|')"
 systemctl stop probe-preserve.service

@@ -16,6 +16,13 @@ es_fact notify_plain_journal "$(journalctl -b -u $u -o cat --no-pager | grep -vi
 # ExecReload= gets its answer (and exits) 300 ms before READY=1: does the reload job wait for READY=1?
 variant probe notify-reload-late
 reload_observe $u notify_late
+# Order from the clocks of the events: READY=1 (events.log), the reload command's
+# answer and PID 1's "Reloaded" (the job's end, when systemctl returns), journal monotonic.
+ready_us=$(grep ' probe pid=[0-9]* sent what=READY=1' "$ES_RESULTS/events.log" | tail -n1 | cut -d' ' -f1)
+mono_of() { journalctl -b -o short-monotonic --no-pager | grep -E "$1" | tail -n1 | sed 's/^\[ *\([0-9]*\)\.\([0-9]*\)\].*/\1\2/'; }
+answered_us=$(mono_of 'probe-reload: notify-reload-late')
+reloaded_us=$(mono_of 'Reloaded probe.service')
+es_fact notify_late_order "ExecReload answered at READY-$(( (ready_us - answered_us) / 1000 )) ms; job ended (Reloaded) at READY+$(( (reloaded_us - ready_us) / 1000 )).$(( (reloaded_us - ready_us) % 1000 / 100 )) ms"
 # The same through a handover: RELOADING=1, then the successor takes the main PID and sends READY=1.
 variant probe notify-reload-handover
 reload_observe $u notify_handover

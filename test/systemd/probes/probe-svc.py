@@ -268,7 +268,11 @@ class Service:
         ready = link.recv(64)
         event('successor-ready', successor=succ_pid, said=ready.decode().strip() or 'EOF')
         if variant == 'barrier-hold':
-            time.sleep(0.5)  # a window in which only the successor's pre-switch messages arrive
+            # A window in which only the successor's pre-switch messages arrive;
+            # the watchdog still counts from this process's last ping.
+            for _ in range(5):
+                self.n.send('WATCHDOG=1')
+                time.sleep(0.1)
         self.n.send(f'MAINPID={succ_pid}')
         event('sent', what=f'MAINPID={succ_pid}')
         if variant in ('barrier', 'barrier-hold', 'notify-reload-handover'):
