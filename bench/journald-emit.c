@@ -106,7 +106,10 @@ int main(int argc, char **argv) {
             else if (t - due > late_max) late_max = t - due;
         }
         size_t n = 0;
-        if (native) n += (size_t)snprintf(buf, cap, "PRIORITY=6\nMESSAGE=");
+        /* SYSLOG_IDENTIFIER: journald resolves _SYSTEMD_UNIT from the sender's
+         * cgroup, which fails once a short-lived sender has exited; the
+         * identifier travels in the message. */
+        if (native) n += (size_t)snprintf(buf, cap, "SYSLOG_IDENTIFIER=journald-emit\nPRIORITY=6\nMESSAGE=");
         for (long i = 0; i < k; i++)
             n += (size_t)snprintf(buf + n, cap - n, "%s %ld%s", tag, seq + i, native && i == k - 1 ? "" : "\n");
         if (native && k == 1) {
@@ -121,12 +124,13 @@ int main(int argc, char **argv) {
             /* The native protocol: "FIELD=value\n" pairs; a value with newlines in it
              * would need the binary form, so a multi-line MESSAGE is sent as
              * MESSAGE\n<le64 length><bytes>\n. */
-            size_t head = strlen("PRIORITY=6\n");
+            size_t head = strlen("SYSLOG_IDENTIFIER=journald-emit\nPRIORITY=6\n");
             char *msg = buf + head + strlen("MESSAGE=");
             size_t len = n - head - strlen("MESSAGE=");
             uint64_t le = len; /* x86-64: little-endian already */
             struct iovec iov[4] = {
-                { .iov_base = "PRIORITY=6\nMESSAGE\n", .iov_len = strlen("PRIORITY=6\nMESSAGE\n") },
+                { .iov_base = "SYSLOG_IDENTIFIER=journald-emit\nPRIORITY=6\nMESSAGE\n",
+                  .iov_len = strlen("SYSLOG_IDENTIFIER=journald-emit\nPRIORITY=6\nMESSAGE\n") },
                 { .iov_base = &le, .iov_len = 8 },
                 { .iov_base = msg, .iov_len = len },
                 { .iov_base = "\n", .iov_len = 1 },
