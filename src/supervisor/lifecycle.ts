@@ -49,7 +49,7 @@ import type { HandoffDonor } from './handoff-donor';
 import { openListener } from './listener';
 import { addon } from './native';
 import type { Notifier } from './notify';
-import { awaitMainLine, startSuccessor } from './reload';
+import { awaitMainLine, exitOf, startSuccessor } from './reload';
 import type { Server } from './server';
 import type { StateFile } from './state-file';
 import type { StateSaver } from './state-saver';
@@ -99,8 +99,8 @@ export class Lifecycle {
   private stopSignal: NodeJS.Signals | undefined;
   private pendingHandoff: HandoffRequest | undefined;
   private pendingReload: Connection | undefined;
-  /** During a reload: the successor's pid, whose request alone is served. */
-  private reloadSuccessor: number | undefined;
+  /** During a reload: the successor's pid, whose request alone is served, and where it goes. */
+  private reloadSuccessor: { pid: number; arrived: (request: HandoffRequest) => void } | undefined;
   /** Wakes the serving loop when a stop or a request arrives. */
   private wake: (() => void) | undefined;
   /** Handoffs this process's state has been through. */
@@ -386,8 +386,13 @@ export class Lifecycle {
       return;
     }
     // During a reload, the successor's own request is the one awaited.
-    const awaited = this.phase === 'reloading' && what !== 'reload' && pid === this.reloadSuccessor && this.pendingHandoff === undefined;
-    const busy = this.phase === 'donating' || (this.phase === 'reloading' && !awaited) ||
+    const successor = this.reloadSuccessor;
+    if (this.phase === 'reloading' && what !== 'reload' && successor !== undefined && pid === successor.pid) {
+      this.reloadSuccessor = undefined;
+      successor.arrived({ connection, form: what.form, pid });
+      return;
+    }
+    const busy = this.phase === 'donating' || this.phase === 'reloading' ||
       this.pendingHandoff !== undefined || this.pendingReload !== undefined;
     if (busy) {
       connection.release(REPLY_HANDOFF_IN_PROGRESS);
@@ -427,19 +432,19 @@ export class Lifecycle {
     const { log, reporter, notifier } = this.parts;
     this.phase = 'reloading';
     reporter?.reloading('reloading: starting a successor');
-    const child = startSuccessor();
-    const pid = child.pid ?? -1;
-    this.reloadSuccessor = pid;
+    let pid: number;
+    try {
+      pid = await startSuccessor();
+    } catch (error) {
+      return this.reloadFailed(requester, `cannot start a successor: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const asked = new Promise<HandoffRequest>((arrived) => { this.reloadSuccessor = { pid, arrived }; });
     log.notice(`Reloading: started pid ${pid} to take over`);
-    const exited = new Promise<string>((resolve) => {
-      child.once('exit', (code, signal) => resolve(`pid ${pid} exited (${signal ?? `status ${code}`}) before taking over`));
-      child.once('error', (error) => resolve(`cannot start a successor: ${error.message}`));
-    });
+    const exited = exitOf(pid).then(() => `pid ${pid} exited before taking over`);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<string>((resolve) => {
       timer = setTimeout(() => resolve(`pid ${pid} did not ask within ${RELOAD_START_TIMEOUT_MS / 1000} s`), RELOAD_START_TIMEOUT_MS);
     });
-    const asked = this.successorRequest(pid);
     const first = await Promise.race([asked, exited, timedOut]);
     clearTimeout(timer);
     this.reloadSuccessor = undefined;
@@ -459,25 +464,20 @@ export class Lifecycle {
       why = 'the handoff did not complete (see the log)';
     }
     // The successor failed: it ends, this process serves on, the reload fails.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    this.phase = 'serving';
-    log.warn(`reload failed, still serving: ${why}`);
-    requester.release(`error: reload failed: ${why}; pid ${process.pid} serves on\n`);
-    reporter?.ready(`serving; the last reload failed (${why})`);
-    return false;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // Gone already.
+    }
+    return this.reloadFailed(requester, why ?? 'unknown');
   }
 
-  /** Resolves with the successor's handoff request once it is queued (onRequest lets only that one in). */
-  private async successorRequest(pid: number): Promise<HandoffRequest> {
-    for (;;) {
-      const request = this.pendingHandoff;
-      if (request !== undefined && request.pid === pid) {
-        this.pendingHandoff = undefined;
-        return request;
-      }
-      await new Promise<void>((resolve) => { this.wake = resolve; });
-      this.wake = undefined;
-    }
+  private reloadFailed(requester: Connection, why: string): false {
+    this.phase = 'serving';
+    this.parts.log.warn(`reload failed, still serving: ${why}`);
+    requester.release(`error: reload failed: ${why}; pid ${process.pid} serves on\n`);
+    this.parts.reporter?.ready(`serving; the last reload failed (${why})`);
+    return false;
   }
 
   // --- ending -----------------------------------------------------------------

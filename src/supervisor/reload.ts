@@ -6,8 +6,8 @@
 //     -> ExecReload= `early-service reload -s SOCKET` (runClient below): asks
 //        the serving process, waits for the outcome, exits 0 or 1
 //     -> the serving process (lifecycle.ts, phase `reloading`) says
-//        RELOADING=1, starts the successor (startSuccessor below) and serves
-//        its handoff request like any other
+//        RELOADING=1, starts the successor (startSuccessor below, a child of
+//        PID 1) and serves its handoff request like any other
 //     -> on the commit: MAINPID=<successor> and BARRIER=1, so that PID 1 has
 //        moved the unit's main process before this one exits; then "main
 //        <pid>" to the successor, which only now says READY=1 (ending the
@@ -15,8 +15,9 @@
 //        would refuse its notifications (NotifyAccess=main)
 //     -> otherwise (the successor failed, refused or timed out) this process
 //        serves on, says READY=1, and the reload fails.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { processState } from '../ipc/proc';
 
 /** The words of a successor's command line: ours, as a takeover of our socket, for us. */
 export function successorArgs(ours: readonly string[], pid: number): string[] {
@@ -36,16 +37,43 @@ export function successorArgs(ours: readonly string[], pid: number): string[] {
  * Starts the successor: the same node, the same program file (read anew: an
  * upgrade's code), our arguments; our stdout and stderr (the journal's
  * stream) and environment, without WATCHDOG_PID (naming us, it would make the
- * successor never ping).
+ * successor never ping). Resolves with its pid.
+ *
+ * It is started through `sh -c '… &'`, which exits at once: the successor is
+ * an orphan, a child of PID 1, before it asks for anything. systemd then
+ * supervises it as its own child once it is the main process: it waits for
+ * it to exit at a stop (SIGTERM, then TimeoutStopSec=) and reads its exit
+ * status. A main process that is not PID 1's child is "alien" to systemd,
+ * which SIGKILLs it right after the SIGTERM of a stop or restart, before it
+ * can save its last value (seen on 252 and 257).
  */
-export function startSuccessor(): ChildProcess {
+export function startSuccessor(): Promise<number> {
   const env = { ...process.env };
   delete env.WATCHDOG_PID;
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...successorArgs(process.argv.slice(2), process.pid)], {
-    stdio: ['ignore', 'inherit', 'inherit'], env, detached: true,
+  const command = [process.execPath, ...process.execArgv, process.argv[1]!, ...successorArgs(process.argv.slice(2), process.pid)];
+  return new Promise((resolve, reject) => {
+    // Our stdout (the journal's stream) reaches it as fd 3 of the shell, whose own stdout tells its pid.
+    const shell = spawn('/bin/sh', ['-c', '"$@" </dev/null >&3 3>&- & echo $!', 'sh', ...command], {
+      stdio: ['ignore', 'pipe', 'inherit', 1], env,
+    });
+    let out = '';
+    shell.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    shell.once('error', reject);
+    shell.once('close', (code) => {
+      const pid = Number(out.trim());
+      if (code === 0 && Number.isInteger(pid) && pid > 0) resolve(pid);
+      else reject(new Error(`/bin/sh could not start it (status ${code}, said '${out.trim()}')`));
+    });
   });
-  child.unref();
-  return child;
+}
+
+/** Resolves once `pid` has exited (it is not our child: PID 1 reaps it). */
+export async function exitOf(pid: number): Promise<void> {
+  for (;;) {
+    const state = processState(pid);
+    if (state === undefined || state === 'Z' || state === 'X') return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /**
