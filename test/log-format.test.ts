@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { endProcess, spawnTracked, test } from './harness';
-import { MAIN, request, sleep, tempDir } from './helpers';
+import { MAIN, findGap, request, sleep, tempDir } from './helpers';
 
 /**
  * Runs the service with stdout on a file, as systemd would connect a stream,
@@ -59,7 +59,7 @@ test('--log-format pretty: time, name and pid, then the message', async (t) => {
   assert.match(lines[1], /^\d\d:\d\d:\d\d\.\d{3} early-service\[\d+\]: 0$/);
 });
 
-test('a stdout nobody reads (a full pipe) stops neither the ticker nor the server; the lines lost are counted afterwards', async (t) => {
+test('a stdout nobody reads (a full pipe): the ticker and the server go on, lines wait in the queue, the ones beyond it are counted', async (t) => {
   const dir = tempDir(t);
   const fifo = path.join(dir, 'stdout');
   const sock = path.join(dir, 's.sock');
@@ -69,30 +69,45 @@ test('a stdout nobody reads (a full pipe) stops neither the ticker nor the serve
   t.after(() => fs.closeSync(readEnd));
   const env: NodeJS.ProcessEnv = { ...process.env, FIFO: fifo };
   delete env.NODE_EXTRA_CA_CERTS;
+  // Half a second of lines at 10 kHz (~5,000) fit in the queue, beside the pipe's 64 KiB.
   const child = spawnTracked('/bin/sh', ['-c', 'exec "$@" > "$FIFO"', 'sh', process.execPath, MAIN,
-    '-d', '0.1', '--log-format', 'journal', '-s', sock], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    '-d', '0.1', '--log-format', 'journal', '--log-queue', '0.5', '-s', sock], { stdio: ['ignore', 'ignore', 'inherit'], env });
   t.after(() => endProcess(child));
   while (!fs.existsSync(sock)) await sleep(10);
-  // ~8 bytes a tick at 10 kHz fill the 64 KiB pipe in about a second.
-  await sleep(2000);
+  // The pipe and then the queue fill up in a few seconds.
+  await sleep(3000);
   const first = BigInt((await request(sock, 'get_counter\n')).trim());
   await sleep(1000);
   const second = BigInt((await request(sock, 'get_counter\n')).trim());
-  // Still ticking with the pipe full (a blocked ticker would not move at all).
+  // Still ticking with the pipe and the queue full (a blocked ticker would not move at all).
   assert.ok(second - first > 3000n, `counter moved by only ${second - first} in 1 s`);
 
-  // Drain the pipe: the next lines tell how many were lost.
+  // Drain the pipe: what was queued comes out whole, then the count of what did not fit.
   const buffer = Buffer.alloc(1 << 20);
   let text = '';
-  const deadline = Date.now() + 5000;
-  while (!/log lines dropped: stdout was full/.test(text) && Date.now() < deadline) {
+  const deadline = Date.now() + 10_000;
+  while (!/log lines dropped: the log queue was full/.test(text) && Date.now() < deadline) {
     try {
       text += buffer.toString('utf8', 0, fs.readSync(readEnd, buffer));
     } catch {
       await sleep(10);
     }
   }
-  const notice = text.split('\n').find((l) => l.includes('log lines dropped'));
-  assert.ok(notice !== undefined, 'no drop notice after draining');
-  assert.match(notice, /^<4>[1-9][0-9]* log lines dropped: stdout was full$/);
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.includes('log lines dropped'));
+  assert.ok(at >= 0, 'no drop notice after draining');
+  assert.match(lines[at]!, /^<4>[1-9][0-9]* log lines dropped: the log queue was full$/);
+  // Before it, thousands of tick lines, none missing: the queue held them while the pipe was full.
+  const before = lines.slice(0, at).filter((l) => /^<6>[0-9]+$/.test(l)).map((l) => BigInt(l.slice(3)));
+  assert.ok(before.length > 5000, `only ${before.length} lines came out before the notice`);
+  assert.equal(findGap(before), undefined);
+  // The count covers the tick lines missing between the last before it and the first after it
+  // (and any other line of the ticker's lost meanwhile, such as a "missed ticks" warning).
+  const after = lines.slice(at + 1).find((l) => /^<6>[0-9]+$/.test(l));
+  if (after !== undefined) {
+    const count = BigInt(/^<4>([0-9]+)/.exec(lines[at]!)![1]!);
+    const missing = BigInt(after.slice(3)) - before.at(-1)! - 1n;
+    assert.ok(count >= missing && count <= missing + 100n, `count ${count}, ${missing} tick lines missing`);
+  }
 });
+

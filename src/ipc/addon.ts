@@ -45,7 +45,6 @@ export interface Addon {
   openDirectory(directory: string): number;
   /** The owner's uid of `name` in the directory `dirFd` (symbolic links not followed). */
   ownerAt(dirFd: number, name: string): number;
-  setNonBlocking(fd: number): void;
   writeAll(fd: number, data: Buffer, timeoutMs: number): void;
   /** One NUL-like byte carrying one descriptor, as GIO's g_unix_connection_send_fd(). */
   sendFd(socketFd: number, fdToSend: number, byte: number, timeoutMs: number): void;

@@ -1,9 +1,10 @@
-// How log lines reach stdout, for both threads. Writes are synchronous (a line
-// is on its way before the next instruction; the ticker cannot yield to an
-// asynchronous writer anyway), never block and never throw: the supervisor
-// makes a pipe or socket stdout non-blocking (see makeStdoutNonBlocking), so
-// a full pipe or a slow journald costs log lines, counted and reported once
-// stdout takes lines again, never the tick schedule or the server.
+// What a log line looks like, for both threads: the formats, and a logger
+// that hands each formatted line to a writer. Where lines go is the caller's:
+// the ticker thread queues them in the log ring (log-ring.ts), the main
+// thread gives them to the LogWriter (src/supervisor/log-writer.ts), the one
+// writer of stdout, which also writes out the ring. A writer that refuses a
+// line (a full queue) costs that line, counted, and reported by the next line
+// it takes, never the tick schedule or the server.
 import fs from 'node:fs';
 import type pinoModule from 'pino';
 
@@ -18,34 +19,6 @@ export type Logger = Record<Level, (message: string) => void>;
 const JOURNAL_PRIORITY: Record<Level, number> = { error: 3, warn: 4, notice: 5, info: 6, debug: 7 };
 const PRETTY_PREFIX: Record<Level, string> = { error: 'error: ', warn: 'warning: ', notice: '', info: '', debug: 'debug: ' };
 
-/** Writes `text` to stdout; false when it could not (all of it). */
-export function writeStdout(text: string): boolean {
-  try {
-    const data = Buffer.from(text);
-    const written = fs.writeSync(1, data);
-    if (written === data.length) return true;
-    // A stream socket took part of the line: end it, so the next line starts clean.
-    fs.writeSync(1, '\n');
-    return false;
-  } catch {
-    // EAGAIN (stdout is full) or EPIPE (nobody reads): the line is lost, nothing else.
-    return false;
-  }
-}
-
-/**
- * Makes stdout non-blocking if it is a pipe or a socket (journald's stream),
- * so that a reader that stops reading cannot stop the ticker. Not for a
- * terminal, whose file description the shell shares; files never block.
- */
-export function makeStdoutNonBlocking(setNonBlocking: (fd: number) => void): void {
-  try {
-    const stat = fs.fstatSync(1);
-    if (stat.isFIFO() || stat.isSocket()) setNonBlocking(1);
-  } catch {
-    // No stdout at all: nothing will block.
-  }
-}
 
 /**
  * The format to use when none is asked for: journald's when stdout is the
@@ -64,15 +37,15 @@ export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env): LogForma
 }
 
 /**
- * `write` is where the lines go: stdout, unless a caller only wants to warm
- * the code up. Lines that could not be written are counted, and the count is
- * logged (warning) before the next line that can be.
+ * `write` is where the lines go (true when it took the line). Lines it
+ * refused are counted, and the count is logged (warning) before the next
+ * line it takes.
  */
-export function createLogger(format: LogFormat, name = 'early-service', write = writeStdout): Logger {
+export function createLogger(format: LogFormat, write: (text: string) => boolean, name = 'early-service'): Logger {
   const formatted = lineFormatter(format, name);
   let dropped = 0;
   const emit = (text: string): void => {
-    if (dropped > 0 && write(formatted.warn(`${dropped} log lines dropped: stdout was full`))) dropped = 0;
+    if (dropped > 0 && write(formatted.warn(`${dropped} log lines dropped: the log queue was full`))) dropped = 0;
     if (!write(text)) dropped++;
   };
   if (format === 'json') {
@@ -86,7 +59,7 @@ export function createLogger(format: LogFormat, name = 'early-service', write = 
 }
 
 /** One line per message, in the format's own way (for json, pino's fields: used for the drop notice). */
-function lineFormatter(format: LogFormat, name: string): Record<Level, (message: string) => string> {
+export function lineFormatter(format: LogFormat, name: string): Record<Level, (message: string) => string> {
   switch (format) {
     case 'journal':
       return byLevel((level) => (message) => `<${JOURNAL_PRIORITY[level]}>${message.replace(/\n/g, '\\n')}\n`);

@@ -37,7 +37,9 @@ const WAKE = 2;
 const TICKER_READY = 3;
 /** A fault the tests ask the ticker thread to act out (TICKER_FAULTS); 0 = none. */
 const FAULT = 4;
-const INT_SLOTS = 5;
+/** 1 while the main thread's log writer waits for lines (see logQueued). */
+const LOG_WAITING = 5;
+const INT_SLOTS = 6;
 
 /** Not started yet: the ticker waits (a zeroed buffer starts here). */
 export const HOLD = 0;
@@ -181,6 +183,21 @@ export class SharedState {
     Atomics.notify(this.int, WAKE);
   }
 
+  /**
+   * The log writer (main thread) waits for the ticker's next line: resolves
+   * once logQueued() was called after this, or at once if `pending()` says
+   * lines are already there (checked after arming, so none is missed).
+   */
+  async waitForLog(pending: () => boolean): Promise<void> {
+    Atomics.store(this.int, LOG_WAITING, 1);
+    if (pending()) {
+      Atomics.store(this.int, LOG_WAITING, 0);
+      return;
+    }
+    const waiting = Atomics.waitAsync(this.int, LOG_WAITING, 1);
+    if (waiting.async) await waiting.value;
+  }
+
   /** Resolves once the ticker's loop is running. */
   async tickerReady(): Promise<void> {
     while (Atomics.load(this.int, TICKER_READY) === 0) {
@@ -202,6 +219,13 @@ export class SharedState {
   /** Sleeps until woken by the supervisor or until `timeoutMs` passed. */
   sleep(generation: number, timeoutMs: number): void {
     Atomics.wait(this.int, WAKE, generation, timeoutMs);
+  }
+
+  /** A line was queued: wakes the log writer if it waits (one notify per wait, not per line). */
+  logQueued(): void {
+    if (Atomics.load(this.int, LOG_WAITING) === 1 && Atomics.compareExchange(this.int, LOG_WAITING, 1, 0) === 1) {
+      Atomics.notify(this.int, LOG_WAITING);
+    }
   }
 
   /** The fault asked for, once (0 when none). */

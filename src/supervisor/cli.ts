@@ -26,6 +26,8 @@ export interface Config {
   maxConnections: number;
   /** Keep the listening socket and the state page in systemd's fd store, and resume from them. */
   fdStore: boolean;
+  /** How many seconds of tick lines the log queue holds while stdout does not take them. */
+  logQueueSeconds: number;
   /** Started by `reload` as the successor of this pid: it becomes the unit's main process. */
   reloadOf: number | undefined;
 }
@@ -107,6 +109,12 @@ function parseMaxConnections(text: string): number {
   return value;
 }
 
+function parseQueueSeconds(text: string): number {
+  const value = Number(text);
+  if (!DECIMAL_MS.test(text) || !(value >= 0.01 && value <= 3600)) throw new InvalidArgumentError('expected seconds from 0.01 to 3600.');
+  return value;
+}
+
 function parsePid(text: string): number {
   if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new InvalidArgumentError('expected a process id.');
   return Number(text);
@@ -150,6 +158,8 @@ export function buildProgram(version: string): Command {
       .argParser(parseSaveInterval).default(1000))
     .addOption(new Option('--max-connections <n>', 'refuse client connections past this many open ones '
       + '("error: too many connections")').argParser(parseMaxConnections).default(1000))
+    .addOption(new Option('--log-queue <seconds>', 'how many seconds of tick lines wait for stdout (journald) '
+      + 'before lines are dropped (counted and reported)').argParser(parseQueueSeconds).default(5))
     .option('--fd-store', "under systemd: keep the listening socket and the counter (a memfd) in the unit's fd store "
       + '(FileDescriptorStoreMax=), and resume from them when systemd restarts the unit', false)
     .addOption(new Option('--reload-of <pid>', 'internal: the successor a reload started (see `early-service reload`)')
@@ -173,6 +183,7 @@ interface RawOptions {
   maxConnections: number;
   fdStore: boolean;
   reloadOf?: number;
+  logQueue: number;
 }
 
 /** Parses `args` (without node and the script); exits the process on errors. */
@@ -202,6 +213,7 @@ export function parseCli(args: readonly string[], version: string): Config {
     stateSaveIntervalMs: options.stateSaveInterval,
     maxConnections: options.maxConnections,
     fdStore: options.fdStore,
+    logQueueSeconds: options.logQueue,
     reloadOf: options.reloadOf,
   };
 }

@@ -18,10 +18,11 @@ import type { SharedState } from '../ipc/shared-state';
 
 export type FaultPoint = 'before-request' | 'after-receive' | 'after-commit' | 'donor-frozen' | 'donor-sent' | 'stopping';
 
-/** Stops this process (SIGSTOP) at `point` if asked to; says so first. */
-export function injectFault(point: FaultPoint, log: Logger): void {
+/** Stops this process (SIGSTOP) at `point` if asked to; says so first (and waits until the line is out). */
+export async function injectFault(point: FaultPoint, log: Logger, flush: (timeoutMs: number) => Promise<void>): Promise<void> {
   if (process.env.EARLY_SERVICE_FAULT !== `stop-${point}`) return;
   log.notice(`fault injection: stopping ${point.replace('-', ' ')}`);
+  await flush(1000);
   process.kill(process.pid, 'SIGSTOP');
 }
 

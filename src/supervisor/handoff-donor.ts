@@ -35,6 +35,8 @@ import type { Server } from './server';
 const SETTLE_TIMEOUT_MS = 500;
 /** The most a handoff waits for the next tick, so that the successor has time before the one after. */
 const MAX_TICK_WAIT_NS = 50_000_000n;
+/** How long the log lines queued before the freeze may take to reach stdout, of the frozen part's time. */
+const FLUSH_LOG_MS = 500;
 /** At most this many client connections travel; the rest are drained by this process. */
 export const MAX_HANDED_CONNECTIONS = 1024;
 /** A connection holding more unanswered bytes than this is drained, not handed over. */
@@ -50,6 +52,8 @@ export interface DonorOptions {
   periodNs: bigint;
   /** Handoffs this process's state has been through so far. */
   generation: () => number;
+  /** Writes out the log lines queued so far (bounded): the successor's first tick line comes after them. */
+  flushLog: (timeoutMs: number) => Promise<void>;
 }
 
 export type Donation =
@@ -95,9 +99,11 @@ export class HandoffDonor {
     server.setCapturedValue(captured);
     server.stopAccepting();
     const taken: Taken = { requester, captured, listenFd, detached: [] };
-    injectFault('donor-frozen', log);
+    await injectFault('donor-frozen', log, this.options.flushLog);
     const deadline = Date.now() + this.options.timeoutMs;
     log.notice(`Passing file descriptor for ${socketPath} to other process`);
+    // In the journal, this process's last tick comes before the successor's first.
+    await this.options.flushLog(Math.min(FLUSH_LOG_MS, this.options.timeoutMs / 4));
     try {
       // The NUL byte must not overtake replies still queued on this connection.
       await requester.flushed(deadline - Date.now());
@@ -124,7 +130,7 @@ export class HandoffDonor {
     } catch (error) {
       return this.rollBack(taken, describe(error));
     }
-    injectFault('donor-sent', log);
+    await injectFault('donor-sent', log, this.options.flushLog);
     const verdict = await this.verdict(requester, deadline);
     if (verdict !== COMMIT) return this.rollBack(taken, verdict);
     // The successor serves: this process's copies go.

@@ -40,12 +40,13 @@ import type { Config } from './cli';
 import type { Logger } from '../ipc/log-line';
 import { REPLY_HANDOFF_IN_PROGRESS, REPLY_NOT_AUTHORIZED, REPLY_STOPPING } from '../ipc/protocol';
 import { FROZEN, type SharedState } from '../ipc/shared-state';
-import { type PageState, createPage, readPage } from '../ipc/state-page';
+import { type Page, type PageState, createPage, readPage } from '../ipc/state-page';
 import type { HandoffAuthorization } from './authorization';
 import type { Connection } from './connection';
 import { injectFault } from './faults';
 import { type Inherited, LISTENER, STATE } from './fd-store';
 import type { HandoffDonor } from './handoff-donor';
+import type { LogWriter } from './log-writer';
 import { openListener } from './listener';
 import { addon } from './native';
 import type { Notifier } from './notify';
@@ -65,6 +66,8 @@ const DRAIN_GRACE_MS = 100;
 const DRAIN_TIMEOUT_MS = 2000;
 /** How long a reload's successor may take to start and ask (node's start under QEMU without KVM: 15-40 s). */
 const RELOAD_START_TIMEOUT_MS = 90_000;
+/** How long the last log lines may take to reach stdout before the process ends. */
+const LOG_FLUSH_TIMEOUT_MS = 2000;
 /** How long PID 1 may take to process MAINPID= (BARRIER=1), and a successor to hear about it. */
 const MAIN_PID_TIMEOUT_MS = 5000;
 
@@ -81,6 +84,8 @@ export interface Parts {
   authorization: HandoffAuthorization | undefined;
   stateFile: StateFile | undefined;
   saver: StateSaver;
+  /** The one writer of stdout. */
+  writer: LogWriter;
   notifier: Notifier | undefined;
   reporter: StatusReporter | undefined;
   /** What systemd's fd store handed back to this process (fd-store.ts). */
@@ -105,8 +110,8 @@ export class Lifecycle {
   private wake: (() => void) | undefined;
   /** Handoffs this process's state has been through. */
   private generation = 0;
-  /** With --fd-store: the state page's memfd (state-page.ts). */
-  private pageFd: number | undefined;
+  /** The state page (state-page.ts): the counter's mirror and the log queue. */
+  private page: Page | undefined;
 
   constructor(private readonly parts: Parts) {
     parts.server.onHandoffRequest = (connection, form) => this.onRequest(connection, { form });
@@ -121,6 +126,8 @@ export class Lifecycle {
   get handoffGeneration(): number {
     return this.generation;
   }
+
+  private readonly flushLog = (timeoutMs: number): Promise<void> => this.parts.writer.flush(timeoutMs);
 
   /** SIGTERM or SIGINT: the process is to end (see the table). */
   requestStop(signal: NodeJS.Signals): void {
@@ -144,6 +151,7 @@ export class Lifecycle {
     for (const refused of inherited.refused) log.warn(`systemd's fd store handed back ${refused}; not used`);
     if (config.socketPath === undefined) {
       log.info('Not listening on a UNIX socket.');
+      this.usePage(this.newPage(0n, 0n));
       await ticker.load();
       ticker.start(this.resumeValue(), process.hrtime.bigint() + config.periodNs);
       this.parts.saver.start();
@@ -171,9 +179,8 @@ export class Lifecycle {
     let from: PageState | undefined;
     if (page?.kind === 'ok') {
       from = page.state;
-      this.pageFd = inherited.state;
-      state.attachMirror(page.slots);
-      ticker.stateFd = inherited.state;
+      // Its log queue first: lines the predecessor had not written out yet.
+      this.usePage(page.page);
       log.notice(`Resuming on ${socketPath} from systemd's fd store: counter ${from.counter} (pid ${from.pid}'s state)`);
     } else {
       if (inherited.state !== undefined) addon.close(inherited.state);
@@ -184,7 +191,7 @@ export class Lifecycle {
     state.set(counter);
     server.serve(listenFd);
     this.parts.authorization?.readOwner();
-    if (from === undefined) this.createPage(counter, now + config.periodNs);
+    if (from === undefined) this.usePage(this.newPage(counter, now + config.periodNs));
     await ticker.load();
     // The grid goes on; its points during the restart's downtime are skipped ("missed ticks").
     const firstDeadline = from !== undefined && from.periodNs === config.periodNs ? from.nextDeadlineNs : now + config.periodNs;
@@ -204,11 +211,11 @@ export class Lifecycle {
   private async takeOver(socketPath: string): Promise<'serving' | 'fresh' | number> {
     const { config, log, ticker } = this.parts;
     this.phase = 'taking-over';
-    this.createPage(0n, 0n);
+    this.usePage(this.newPage(0n, 0n));
     await ticker.load();
     if (this.stopSignal !== undefined) return this.stoppedBeforeServing();
     log.notice(`Reading starting position and taking ownership of socket ${socketPath}`);
-    injectFault('before-request', log);
+    await injectFault('before-request', log, this.flushLog);
     let received: Takeover;
     try {
       received = takeOver({
@@ -221,7 +228,7 @@ export class Lifecycle {
       return 'fresh';
     }
     log.notice(`Successfully received file descriptor for ${socketPath}`);
-    injectFault('after-receive', log);
+    await injectFault('after-receive', log, this.flushLog);
     // A stop that arrived during the synchronous takeover (systemd's start
     // timeout, a stop of the unit) reaches JavaScript only now: two loop
     // turns, since the first check phase may come before any poll phase.
@@ -234,7 +241,7 @@ export class Lifecycle {
       return 0;
     }
     if (!received.commit()) throw new HandoffError('the predecessor took its socket back before this process could commit');
-    injectFault('after-commit', log);
+    await injectFault('after-commit', log, this.flushLog);
     await this.serveReceived(received);
     return 'serving';
   }
@@ -283,7 +290,7 @@ export class Lifecycle {
     state.set(counter);
     this.parts.reporter?.ready('serving; started fresh');
     if (!ticker.loaded) {
-      this.createPage(counter, 0n);
+      this.usePage(this.newPage(counter, 0n));
       // Clients come as soon as READY=1 is out (systemd starts the units that
       // wait for it): answer them first. Loading piscina and starting its
       // thread blocks this thread for ~15 ms, which a client arriving then would wait.
@@ -321,17 +328,26 @@ export class Lifecycle {
     return 0;
   }
 
+  /** A new state page (a memfd) with a log queue of --log-queue seconds of ticks. */
+  private newPage(counter: bigint, nextDeadlineNs: bigint): Page {
+    const { config } = this.parts;
+    const lines = Math.ceil(config.logQueueSeconds * 1e9 / Number(config.periodNs));
+    // A tick line: "<6>" and up to 20 digits; pino's JSON: about 110 bytes.
+    const perLine = config.logFormat === 'json' ? 128 : 32;
+    return createPage(addon, { counter, nextDeadlineNs, periodNs: config.periodNs, pid: process.pid }, lines * perLine);
+  }
+
   /**
-   * With --fd-store: a state page for the ticker to mirror into (once, before
-   * the ticker thread is loaded: it maps the page at its start).
+   * The page this process mirrors its counter into and queues its log lines
+   * in: the ticker thread maps it at its start, so this comes before load().
    */
-  private createPage(counter: bigint, nextDeadlineNs: bigint): void {
-    const { config, state, ticker } = this.parts;
-    if (!config.fdStore || this.pageFd !== undefined || this.parts.notifier === undefined) return;
-    const page = createPage(addon, { counter, nextDeadlineNs, periodNs: config.periodNs, pid: process.pid });
-    this.pageFd = page.fd;
+  private usePage(page: Page): void {
+    if (this.page !== undefined) return;
+    const { state, ticker, writer } = this.parts;
+    this.page = page;
     state.attachMirror(page.slots);
     ticker.stateFd = page.fd;
+    writer.attach(page.ring, state);
   }
 
   /** Puts what is named into systemd's fd store (replacing what a predecessor kept there). */
@@ -339,7 +355,7 @@ export class Lifecycle {
     const notifier = this.parts.notifier;
     if (!this.parts.config.fdStore || notifier === undefined) return;
     for (const name of names) {
-      const fd = name === LISTENER ? this.parts.server.listeningFd : this.pageFd;
+      const fd = name === LISTENER ? this.parts.server.listeningFd : this.page?.fd;
       if (fd === undefined || fd < 0) continue;
       notifier.unstore(name);
       notifier.store(name, fd);
@@ -491,7 +507,7 @@ export class Lifecycle {
     server.setCapturedValue(last, REPLY_STOPPING);
     const why = `Stopped by ${signal}; the counter was ${last}`;
     reporter?.stopping(why);
-    injectFault('stopping', this.parts.log);
+    await injectFault('stopping', this.parts.log, this.flushLog);
     if (last !== FROZEN) await saver.final(last);
     await this.finish(why);
     return 0;
@@ -508,6 +524,8 @@ export class Lifecycle {
     await this.parts.server.drain(DRAIN_GRACE_MS, DRAIN_TIMEOUT_MS);
     await this.parts.ticker.stop();
     this.parts.log.info(why);
+    // Every line queued goes out before the process does (bounded: a reader that never reads loses them).
+    await this.parts.writer.flush(LOG_FLUSH_TIMEOUT_MS);
   }
 }
 

@@ -5,13 +5,14 @@ import os from 'node:os';
 import './process-title';
 import { addon } from './native';
 import { type Config, parseCli } from './cli';
-import { createLogger, type Logger, makeStdoutNonBlocking } from '../ipc/log-line';
+import { createLogger, type Logger, lineFormatter } from '../ipc/log-line';
 import { SharedState } from '../ipc/shared-state';
 import { HandoffAuthorization } from './authorization';
 import { injectTickerFault } from './faults';
 import { takeInherited } from './fd-store';
 import { HandoffDonor } from './handoff-donor';
 import { Lifecycle } from './lifecycle';
+import { LogWriter } from './log-writer';
 import { HandoffError } from './takeover';
 import { StartupError } from './listener';
 import { Server } from './server';
@@ -45,20 +46,23 @@ async function main(): Promise<void> {
     return;
   }
   const config = parseCli(process.argv.slice(2), version);
-  makeStdoutNonBlocking((fd) => addon.setNonBlocking(fd));
-  const log = createLogger(config.logFormat);
+  // The one writer of stdout; the ticker's lines reach it through the state page's log queue.
+  const warn = lineFormatter(config.logFormat, 'early-service').warn;
+  const writer = new LogWriter(process.stdout, (count) => warn(`${count} log lines dropped: stdout did not take them`));
+  const log = createLogger(config.logFormat, (text) => writer.write(text));
   let status: number;
   try {
-    status = await run(config, log);
+    status = await run(config, log, writer);
   } catch (error) {
     if (!(error instanceof StartupError || error instanceof HandoffError)) throw error;
     log.error(error.message);
+    await writer.flush(2000);
     status = 1;
   }
   process.exit(status);
 }
 
-async function run(config: Config, log: Logger): Promise<number> {
+async function run(config: Config, log: Logger, writer: LogWriter): Promise<number> {
   const state = new SharedState();
   const ticker = new TickerSupervisor(state,
     { periodNs: config.periodNs, spinNs: config.spinNs, logFormat: config.logFormat }, log);
@@ -73,9 +77,10 @@ async function run(config: Config, log: Logger): Promise<number> {
   const donor = new HandoffDonor({
     server, state, log, socketPath, timeoutMs: config.handoffTimeoutMs, periodNs: config.periodNs,
     generation: () => lifecycle?.handoffGeneration ?? 0,
+    flushLog: (timeoutMs) => writer.flush(timeoutMs),
   });
   lifecycle = new Lifecycle({
-    config, log, state, ticker, server, donor, stateFile, notifier, reporter, inherited,
+    config, log, state, ticker, server, donor, stateFile, notifier, reporter, inherited, writer,
     authorization: config.socketPath === undefined ? undefined
       : new HandoffAuthorization(config.socketPath, config.handoffAllowedUids),
     saver: new StateSaver(stateFile, state, config.stateSaveIntervalMs, log),

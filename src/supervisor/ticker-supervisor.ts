@@ -18,8 +18,8 @@ export class TickerSupervisor {
   private loading: Promise<void> | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopping = false;
-  /** The state page the thread mirrors into (set before load()). */
-  stateFd: number | undefined;
+  /** The state page the thread mirrors into and queues its lines in (set before load()). */
+  stateFd = -1;
 
   constructor(
     private readonly state: SharedState,
@@ -48,6 +48,7 @@ export class TickerSupervisor {
   }
 
   private async createPool(): Promise<void> {
+    if (this.stateFd < 0) throw new Error('the ticker needs its state page');
     // piscina is loaded here, after the server answers its first clients.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Piscina: Pool } = require('piscina') as typeof import('piscina');

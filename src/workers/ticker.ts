@@ -34,8 +34,8 @@ export interface TickerTask {
   logFormat: LogFormat;
   /** The main thread's addon path: loading it by that name never touches the disk again. */
   addonPath: string;
-  /** The state page's memfd (see src/ipc/state-page.ts): this thread mirrors its ticks into its own mapping. */
-  stateFd?: number;
+  /** The state page's memfd (see src/ipc/state-page.ts): this thread mirrors its ticks into its own mapping and queues its lines there. */
+  stateFd: number;
 }
 
 function runTicker(task: TickerTask): void {
@@ -43,8 +43,14 @@ function runTicker(task: TickerTask): void {
   // Without this, every sleep may end up to 50 us late (the default slack).
   addon.setTimerSlack(1);
   const state = new SharedState(task.buffer);
-  if (task.stateFd !== undefined) state.attachMirror(mapPage(addon, task.stateFd));
-  const log = createLogger(task.logFormat);
+  const page = mapPage(addon, task.stateFd);
+  state.attachMirror(page.slots);
+  // Lines go to the log ring, without a system call; the main thread writes them out.
+  const log = createLogger(task.logFormat, (text) => {
+    const queued = page.ring.append(text);
+    state.logQueued();
+    return queued;
+  });
   const period = task.periodNs;
   const spinNs = task.spinNs;
   const logValue = (value: bigint): void => log.info(String(value));
@@ -106,7 +112,7 @@ function actOutFault(fault: number): void {
 function warmUp(format: LogFormat): void {
   const scratch = new SharedState();
   scratch.start(0n, 0n);
-  const log = createLogger(format, 'early-service', () => true);
+  const log = createLogger(format, () => true);
   for (let i = 0; i < 200; i++) scratch.tick((value) => log.info(String(value)));
 }
 

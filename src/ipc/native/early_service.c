@@ -495,18 +495,6 @@ static napi_value owner_at(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// setNonBlocking(fd): O_NONBLOCK on the open file description.
-static napi_value set_non_blocking(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  int32_t fd;
-  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd))
-    return NULL;
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-    return throw_errno(env, errno, "fcntl", NULL);
-  return NULL;
-}
-
 // writeAll(fd, buffer, timeoutMs): writes every byte or throws.
 static napi_value write_all(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -962,7 +950,6 @@ NAPI_MODULE_INIT() {
       {"mapShared", map_shared},
       {"openDirectory", open_directory},
       {"ownerAt", owner_at},
-      {"setNonBlocking", set_non_blocking},
       {"writeAll", write_all},
       {"sendFd", send_fd},
       {"receiveMessage", receive_message},
