@@ -126,7 +126,8 @@ async function main(): Promise<void> {
     '# Runs the bundled early-service with the node on PATH (EARLY_SERVICE_NODE overrides it).',
     '# The systemd units exec node directly instead, for an argv[0] of "@early-service".',
     'here=$(dirname "$(readlink -f "$0")")',
-    'exec "${EARLY_SERVICE_NODE:-node}" "$here/early-service.js" "$@"',
+    '# Node and allocator settings as in the units (docs/BENCHMARKS.md, "RSS").',
+    'MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} exec "${EARLY_SERVICE_NODE:-node}" --max-semi-space-size=1 --single-threaded-gc "$here/early-service.js" "$@"',
     '',
   ].join('\n'), { mode: 0o755 });
   const kib = (file: string): string => `${(fs.statSync(path.join(OUT, file)).size / 1024).toFixed(0)} KiB`;

@@ -36,11 +36,14 @@ export interface Service {
 
 const TICK = /^-?[0-9]+$/;
 
+/** What the units run node with (conf/*.service, docs/BENCHMARKS.md "RSS"): the tests run the daemon as deployed. */
+export const NODE_OPTIONS = ['--max-semi-space-size=1', '--single-threaded-gc'];
+
 /** Starts `node main.js args` (or another build) with journal-style output and collects its lines. */
 export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main = MAIN): Service {
-  const childEnv = { ...process.env, ...env };
+  const childEnv: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: '2', ...process.env, ...env };
   delete childEnv.NODE_EXTRA_CA_CERTS;
-  return watchService(spawnTracked(process.execPath, [main, '--log-format', 'journal', ...args], {
+  return watchService(spawnTracked(process.execPath, [...NODE_OPTIONS, main, '--log-format', 'journal', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'], env: childEnv,
   }));
 }

@@ -36,7 +36,7 @@ function run(overrides: Partial<RunData>): RunData {
     ticksByProcess: [[{ value: 0n, at: at(0) }, { value: 1n, at: at(10) }], [{ value: 2n, at: at(20) }]],
     load: { answered: 5, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], writes: [], attempted: new Set() },
     pathPolls: 100, pathMissing: 0, oldExits: [{ code: 0, signal: null }], latenciesMs: [5],
-    fresh: { fds: 20, otherFds: 10, threads: 11, rssKiB: 1000 }, last: { fds: 20, otherFds: 10, threads: 11, rssKiB: 1000 },
+    fresh: { fds: 20, otherFds: 10, otherKinds: [], threads: 11, rssKiB: 1000 }, last: { fds: 20, otherFds: 10, otherKinds: [], threads: 11, rssKiB: 1000 },
     ...overrides,
   };
 }
@@ -66,7 +66,7 @@ test('the analysis passes a clean run and names each kind of violation', () => {
   assert.match(failed.violations.join(), /2 failed requests/);
   assert.match(analyse(run({ pathMissing: 3 })).violations.join(), /missing 3 times/);
   assert.match(analyse(run({ oldExits: [{ code: 1, signal: null }] })).violations.join(), /did not exit 0/);
-  assert.match(analyse(run({ last: { fds: 21, otherFds: 10, threads: 11, rssKiB: 1000 } })).violations.join(), /descriptors grew from 20 to 21/);
-  assert.match(analyse(run({ last: { fds: 20, otherFds: 10, threads: 12, rssKiB: 1000 } })).violations.join(), /threads grew from 11 to 12/);
+  assert.match(analyse(run({ last: { fds: 21, otherFds: 10, otherKinds: [], threads: 11, rssKiB: 1000 } })).violations.join(), /descriptors grew from 20 to 21/);
+  assert.match(analyse(run({ last: { fds: 20, otherFds: 10, otherKinds: [], threads: 12, rssKiB: 1000 } })).violations.join(), /threads grew from 11 to 12/);
   assert.equal(analyse(run({})).ticks.longestAcrossHandoffMs, 10);
 });

@@ -16,6 +16,8 @@ const PRESERVE = path.join(`${ROOTFS}.d`, '50-fd-store-preserve.conf');
 const SOCKET = '/run/early-service/early-service.sock';
 const SCRIPT = '/usr/lib/early-service/early-service.js';
 const USER = 'early-service';
+/** The V8 settings both units and the launcher run node with (docs/BENCHMARKS.md, "RSS"). */
+const NODE_OPTIONS = ['--max-semi-space-size=1', '--single-threaded-gc'];
 
 // ---------------------------------------------------------------- the tools
 
@@ -206,7 +208,9 @@ test('the initrd unit: runs as root with the @ from exec on, survives isolate, s
   const argv = one(unit, 'Service', 'ExecStart').split(/\s+/);
   assert.equal(argv[0], '@/usr/bin/node', 'ExecStart= must start with @ so that argv[0] is set from exec on');
   assert.match(argv[1], /^@/, 'argv[0] must start with @');
-  assert.equal(argv[2], SCRIPT);
+  // node's own options (--max-semi-space-size=…) come before the script.
+  assert.equal(argv.slice(2).find((word) => !word.startsWith('--')), SCRIPT);
+  assert.deepEqual(argv.slice(2, argv.indexOf(SCRIPT)), NODE_OPTIONS);
   assert.ok(argv.includes('--survive_systemd_kill_signal'));
   assert.equal(argv[argv.indexOf('-s') + 1], SOCKET);
   assert.ok(!argv.includes('--takeover_existing_socket'));
@@ -278,7 +282,8 @@ test('the root file system unit: takes over as the service user, restarts, has a
   assert.equal(one(unit, 'Service', 'Group'), USER);
   const argv = one(unit, 'Service', 'ExecStart').split(/\s+/);
   assert.equal(argv[0], '/usr/bin/node');
-  assert.equal(argv[1], SCRIPT);
+  assert.equal(argv.slice(1).find((word) => !word.startsWith('--')), SCRIPT);
+  assert.deepEqual(argv.slice(1, argv.indexOf(SCRIPT)), NODE_OPTIONS);
   assert.ok(argv.includes('--takeover_existing_socket'));
   assert.ok(!argv.includes('--takeover-required'), 'a restarted instance must be able to start fresh');
   assert.equal(argv[argv.indexOf('-s') + 1], SOCKET);

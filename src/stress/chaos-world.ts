@@ -147,6 +147,10 @@ export class World {
       await restarted.instance.waitForLine(/^(Listening on UNIX socket |Took over from pid )/, 30_000).catch(() => undefined);
       serving = this.service.filter((m) => m.instance.alive && this.serves(m));
     }
+    // A donor says it handed over a moment after its successor says it took over.
+    for (let wait = Date.now() + 5000; serving.length > 1 && Date.now() < wait; await sleep(20)) {
+      serving = this.service.filter((m) => m.instance.alive && this.serves(m));
+    }
     if (serving.length !== 1) {
       this.violation(kind, `${serving.length} processes serve (pids ${serving.map((m) => m.instance.pid).join(', ')})`);
     }
@@ -194,7 +198,9 @@ export class World {
       this.violation(kind, `threads ${sample.threads}, a fresh process has ${baseline.threads}`);
     }
     if (sample.otherFds > baseline.otherFds) {
-      this.violation(kind, `${sample.otherFds} descriptors that are not sockets, a fresh process has ${baseline.otherFds}`);
+      const extra = [...sample.otherKinds];
+      for (const known of baseline.otherKinds) extra.splice(extra.indexOf(known) >>> 0, extra.includes(known) ? 1 : 0);
+      this.violation(kind, `${sample.otherFds} descriptors that are not sockets, a fresh process has ${baseline.otherFds} (more: ${extra.join(', ')})`);
     }
     if (sample.rssKiB > baseline.rssKiB + 40 * 1024) {
       this.violation(kind, `RSS ${(sample.rssKiB / 1024).toFixed(1)} MiB, a fresh process has ${(baseline.rssKiB / 1024).toFixed(1)} MiB`);

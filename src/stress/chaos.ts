@@ -149,7 +149,10 @@ export function analyse(world: World, load: LoadResult, options: ChaosOptions,
   }
   // A fresh start after a crash replaces the dead socket file (unlink, bind): a moment without it.
   const missing = missingAt.filter((at) => !inWindow(at)).length + Math.max(0, missingCount - missingAt.length);
-  if (missing > 0) violations.push({ kind: 'path', what: `the socket path was missing ${missing} times while the service was up` });
+  if (missing > 0) {
+    const at = missingAt.filter((t) => !inWindow(t)).slice(0, 5).join(', ');
+    violations.push({ kind: 'path', what: `the socket path was missing ${missing} times while the service was up (at ${at})` });
+  }
 
   return {
     seed: options.seed,

@@ -19,6 +19,8 @@ export interface ProcessSample {
   fds: number;
   /** Descriptors that are not sockets (client connections come and go; these must not). */
   otherFds: number;
+  /** What those are (readlink, numbers dropped: "pipe:", "anon_inode:[eventfd]", paths). */
+  otherKinds: string[];
   threads: number;
   rssKiB: number;
 }
@@ -125,9 +127,12 @@ export class Instance {
   sample(): ProcessSample {
     const entries = fs.readdirSync(`/proc/${this.pid}/fd`);
     let sockets = 0;
+    const otherKinds: string[] = [];
     for (const entry of entries) {
       try {
-        if (fs.readlinkSync(`/proc/${this.pid}/fd/${entry}`).startsWith('socket:')) sockets++;
+        const target = fs.readlinkSync(`/proc/${this.pid}/fd/${entry}`);
+        if (target.startsWith('socket:')) sockets++;
+        else otherKinds.push(target.replace(/\[[0-9]+\]$/, ''));
       } catch {
         // Closed meanwhile.
       }
@@ -135,6 +140,6 @@ export class Instance {
     const fds = entries.length;
     const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-    return { fds, otherFds: fds - sockets, threads: field('Threads'), rssKiB: field('VmRSS') };
+    return { fds, otherFds: fds - sockets, otherKinds: otherKinds.sort(), threads: field('Threads'), rssKiB: field('VmRSS') };
   }
 }

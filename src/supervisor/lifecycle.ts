@@ -155,7 +155,7 @@ export class Lifecycle {
       await ticker.load();
       ticker.start(this.resumeValue(), process.hrtime.bigint() + config.periodNs);
       this.parts.saver.start();
-      this.parts.reporter?.ready('ticking, not listening on a socket');
+      await this.ready('ticking, not listening on a socket');
       return 'serving';
     }
     if (inherited.listener !== undefined) return this.resume(config.socketPath, inherited.listener);
@@ -197,7 +197,7 @@ export class Lifecycle {
     const firstDeadline = from !== undefined && from.periodNs === config.periodNs ? from.nextDeadlineNs : now + config.periodNs;
     ticker.start(state.load(), firstDeadline);
     this.parts.saver.start();
-    this.parts.reporter?.ready('serving; resumed from systemd\'s fd store');
+    await this.ready('serving; resumed from systemd\'s fd store');
     // The listener is in the store already; a new page replaces the refused one.
     if (from === undefined) this.store(STATE);
     return 'serving';
@@ -274,7 +274,7 @@ export class Lifecycle {
         : await awaitMainLine(received.control, MAIN_PID_TIMEOUT_MS + 1000);
       if (main !== `main ${process.pid}`) log.warn(`the predecessor did not confirm this process as the unit's main process (${main ?? 'no word'})`);
     }
-    this.parts.reporter?.ready(`serving; took over from ${from === undefined ? 'a predecessor' : `pid ${from}`}`);
+    await this.ready(`serving; took over from ${from === undefined ? 'a predecessor' : `pid ${from}`}`);
     this.store(LISTENER, STATE);
   }
 
@@ -288,7 +288,7 @@ export class Lifecycle {
     log.notice(`Listening on UNIX socket ${socketPath}`);
     // Clients may set the counter before the ticker runs; the value resumed is the start.
     state.set(counter);
-    this.parts.reporter?.ready('serving; started fresh');
+    await this.ready('serving; started fresh');
     if (!ticker.loaded) {
       this.usePage(this.newPage(counter, 0n));
       // Clients come as soon as READY=1 is out (systemd starts the units that
@@ -326,6 +326,15 @@ export class Lifecycle {
     this.parts.log.notice(`Stopped by ${this.stopSignal} before serving`);
     await this.parts.ticker.stop();
     return 0;
+  }
+
+  /**
+   * READY=1 (and STATUS=): units ordered after this one start now. The lines
+   * logged so far go out first, so that the journal tells the start in order.
+   */
+  private async ready(status: string): Promise<void> {
+    await this.parts.writer.flush(100);
+    this.parts.reporter?.ready(status);
   }
 
   /** A new state page (a memfd) with a log queue of --log-queue seconds of ticks. */
