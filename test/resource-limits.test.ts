@@ -107,7 +107,7 @@ test('past --max-connections a new connection is told so and closed; the others 
   t.after(() => { for (const c of clients) c.close(); });
   for (const c of clients) assert.match(await c.ask('get_counter'), /^[0-9]+$/);
   assert.equal(await replyOnConnect(sock), 'error: too many connections\n');
-  await service.waitForLine(/^refused a connection: 20 are open \(--max-connections\)$/);
+  await service.waitForLine(/^refused 1 connections: 20 were open \(--max-connections\)$/);
   clients.pop()!.close();
   await sleep(100);
   assert.match(await request(sock, 'get_counter\n'), /^[0-9]+\n$/);

@@ -69,6 +69,16 @@ export interface Addon {
   isConnectedUnixStream(fd: number): boolean;
   setTimerSlack(nanoseconds: number): void;
   ignoreSignal(signal: number): void;
+  /**
+   * Accepts on `listenFd` and answers get_counter in C from `counter[0]`; any
+   * other line hands the connection to `escalate` (src/ipc/native/fast_path.c).
+   * limits: [the most connections in all, how many JavaScript serves now].
+   */
+  fastPathStart(listenFd: number, counter: BigInt64Array,
+    escalate: (fd: number, unread: Buffer, unwritten: Buffer) => void, limits: Int32Array): void;
+  /** Stops accepting and hands every connection served in C to `escalate`. */
+  fastPathStop(): void;
+  fastPathConnections(): number;
 }
 
 /** Errors thrown by the addon carry errno's name, like Node's own. */

@@ -92,6 +92,11 @@ export class SharedState {
     }
   }
 
+  /** The counter's slot (index 0) as the native fast path reads it (src/ipc/native/fast_path.c). */
+  get counterView(): BigInt64Array {
+    return this.big;
+  }
+
   // --- supervisor side -------------------------------------------------------
 
   /** The counter, or FROZEN while a handoff holds it. */

@@ -1,15 +1,18 @@
-// The UNIX socket server: a net.Server on a listening descriptor it was
-// given (created by openListener() or received in a handoff), the commands of
-// the protocol, and the connections it has accepted.
+// The UNIX socket server, on a listening descriptor it was given (created by
+// openListener() or received in a handoff): the commands of the protocol,
+// and the connections it serves. New connections are accepted and their
+// get_counter answered by the addon's fast path, in C on this thread's loop
+// (src/ipc/native/fast_path.c); at their first other line they come here and
+// are served as Connections, like those a predecessor handed over.
 import net from 'node:net';
 import type { Logger } from '../ipc/log-line';
 import {
-  type Command, REPLY_HANDING_OFF, REPLY_INVALID_COMMAND, REPLY_INVALID_NUMBER, REPLY_TOO_MANY_CONNECTIONS,
+  type Command, REPLY_HANDING_OFF, REPLY_INVALID_COMMAND, REPLY_INVALID_NUMBER,
   describeBytes, formatCounter, formatPrevious, parseCommand,
 } from '../ipc/protocol';
 import { FROZEN, type SharedState } from '../ipc/shared-state';
 import { Connection, HOLD } from './connection';
-import { LISTEN_BACKLOG } from './listener';
+import { addon } from './native';
 import { LogThrottle } from './log-throttle';
 
 /** Called with a connection that asked for the handoff; it is held until released. */
@@ -17,8 +20,13 @@ export type HandoffRequestHandler = (connection: Connection, form: 'seed' | 'ext
 
 export class Server {
   readonly connections = new Set<Connection>();
-  private netServer: net.Server | undefined;
   private listenFd = -1;
+  /**
+   * Shared with the fast path: [the most connections, how many are
+   * Connections here, how many were refused for being past the most].
+   */
+  private readonly limits = new Int32Array(new SharedArrayBuffer(12));
+  private refusalsLogged = 0;
   /** The value captured by freeze(), answered to get_counter while frozen. */
   private capturedValue = 0n;
   /** What set_counter gets while frozen: retry soon (a handoff), or elsewhere (a stop). */
@@ -30,11 +38,19 @@ export class Server {
 
   constructor(
     private readonly state: SharedState,
-    private readonly log: Logger,
-    /** Past this many open connections a new one is told so and closed. */
-    private readonly maxConnections: number,
+    log: Logger,
+    /** Past this many open connections a new one is told so and closed (by the fast path). */
+    maxConnections: number,
   ) {
     this.throttle = new LogThrottle(log);
+    this.limits[0] = maxConnections;
+    // Refusals happen in C; they are reported from here, at most once a second.
+    setInterval(() => {
+      const refused = Atomics.load(this.limits, 2);
+      if (refused === this.refusalsLogged) return;
+      log.warn(`refused ${refused - this.refusalsLogged} connections: ${maxConnections} were open (--max-connections)`);
+      this.refusalsLogged = refused;
+    }, 1000).unref();
   }
 
   /** Client-triggered lines go through here: at most a few a second of each kind. */
@@ -49,10 +65,7 @@ export class Server {
 
   /** Starts accepting on a listening descriptor; the server owns it from now on. */
   serve(fd: number): void {
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
-    server.on('error', (error) => this.log.error(`server error: ${error.message}`));
-    server.listen({ fd, backlog: LISTEN_BACKLOG });
-    this.netServer = server;
+    addon.fastPathStart(fd, this.state.counterView, (client, unread, unwritten) => this.adopt(client, unread, unwritten), this.limits);
     this.listenFd = fd;
   }
 
@@ -62,8 +75,10 @@ export class Server {
    * fd store's, or one the caller dup()ed first.
    */
   stopAccepting(): void {
-    this.netServer?.close();
-    this.netServer = undefined;
+    if (this.listenFd < 0) return;
+    // Every connection the fast path serves becomes a Connection here, for the drain or the handoff.
+    addon.fastPathStop();
+    addon.close(this.listenFd);
     this.listenFd = -1;
   }
 
@@ -73,9 +88,14 @@ export class Server {
     this.frozenReply = setReply;
   }
 
-  /** Serves a client connection handed over by a predecessor. */
-  adopt(fd: number, unread: Buffer): void {
+  /**
+   * Serves a client connection handed over by a predecessor or by the fast
+   * path, with the bytes read from it and not answered, and replies not yet
+   * written (these go out first).
+   */
+  adopt(fd: number, unread: Buffer, unwritten?: Buffer): void {
     const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    if (unwritten !== undefined && unwritten.length > 0) socket.write(unwritten);
     this.accept(socket, unread);
   }
 
@@ -104,17 +124,14 @@ export class Server {
     for (const connection of this.connections) connection.socket.destroy();
   }
 
-  private accept(socket: net.Socket, unread?: Buffer): void {
-    if (this.connections.size >= this.maxConnections && unread === undefined) {
-      this.logThrottled('too many connections', 'warn', `refused a connection: ${this.maxConnections} are open (--max-connections)`);
-      socket.on('error', () => socket.destroy());
-      socket.end(REPLY_TOO_MANY_CONNECTIONS);
-      socket.destroySoon();
-      return;
-    }
+  private accept(socket: net.Socket, unread: Buffer): void {
     const connection = new Connection(socket, (line, c) => this.answer(parseCommand(line), c), unread);
     this.connections.add(connection);
-    socket.once('close', () => this.connections.delete(connection));
+    Atomics.store(this.limits, 1, this.connections.size);
+    socket.once('close', () => {
+      this.connections.delete(connection);
+      Atomics.store(this.limits, 1, this.connections.size);
+    });
   }
 
   private answer(command: Command, connection: Connection): string | typeof HOLD {

@@ -30,6 +30,8 @@
 
 #include <node_api.h>
 
+#include "fast_path.h"
+
 // SCM_MAX_FD: the most descriptors one message can carry.
 #define MAX_RECEIVED_FDS 253
 
@@ -975,5 +977,7 @@ NAPI_MODULE_INIT() {
             napi_ok)
       return NULL;
   }
+  if (register_fast_path(env, exports) != 0)
+    return NULL;
   return exports;
 }
