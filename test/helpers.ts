@@ -34,11 +34,14 @@ const TICK = /^-?[0-9]+$/;
 
 /** Starts `node main.js args` (or another build) with journal-style output and collects its lines. */
 export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main = MAIN): Service {
+  return startProgram(process.execPath, [main, '--log-format', 'journal', ...args], env);
+}
+
+/** Starts any program speaking the protocol (the C reference, say) and collects its lines the same way. */
+export function startProgram(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Service {
   const childEnv = { ...process.env, ...env };
   delete childEnv.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, [main, '--log-format', 'journal', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: childEnv,
-  });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   const lines: string[] = [];
   const stderr: string[] = [];
   const waiters: Array<() => void> = [];
