@@ -30,8 +30,11 @@ function reference(): string {
   return built;
 }
 
-async function startReference(socketPath: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<Service> {
+/** Starts the reference, stopped when the test ends (even if it never serves), and waits until it serves. */
+async function startReference(t: { after: (fn: () => Promise<void>) => void }, socketPath: string, extra: string[] = [],
+  env?: NodeJS.ProcessEnv): Promise<Service> {
   const service = startProgram(reference(), ['-d', '20', '-s', socketPath, ...extra], env);
+  t.after(() => service.stop());
   await service.waitForLine(/^(Listening on UNIX socket|Successfully received file descriptor for) /);
   return service;
 }
@@ -46,8 +49,7 @@ test('the C reference serves the protocol, says READY=1 over $NOTIFY_SOCKET and 
   notify.on('data', (data: Buffer) => messages.push(data.toString()));
 
   const sock = path.join(dir, 'sock');
-  const ref = await startReference(sock, ['--survive_systemd_kill_signal'], { NOTIFY_SOCKET: notifyPath });
-  t.after(() => ref.stop());
+  const ref = await startReference(t, sock, ['--survive_systemd_kill_signal'], { NOTIFY_SOCKET: notifyPath });
   assert.equal(fs.readFileSync(`/proc/${ref.pid}/cmdline`, 'latin1')[0], '@');
   for (let i = 0; i < 100 && !messages.includes('READY=1'); i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(messages, ['READY=1']);
@@ -70,18 +72,15 @@ test('the C reference hands over to itself and to early-service, and takes over 
   async (t) => {
     const dir = tempDir(t);
     const sock = path.join(dir, 'sock');
-    const first = await startReference(sock);
-    t.after(() => first.stop());
-    const second = await startReference(sock, ['--takeover_existing_socket']);
-    t.after(() => second.stop());
+    const first = await startReference(t, sock);
+    const second = await startReference(t, sock, ['--takeover_existing_socket']);
     assert.deepEqual(await first.exited, { code: 0, signal: null });
     const ours = startService(['-s', sock, '-d', '20', '--takeover_existing_socket']);
     t.after(() => ours.stop());
     await ours.waitForLine(/^Successfully received file descriptor for /);
     assert.deepEqual(await second.exited, { code: 0, signal: null });
     await ours.waitForLine(/^\d+$/);
-    const third = await startReference(sock, ['--takeover_existing_socket']);
-    t.after(() => third.stop());
+    const third = await startReference(t, sock, ['--takeover_existing_socket']);
     assert.deepEqual(await ours.exited, { code: 0, signal: null });
     assert.match(await request(sock, 'get_counter\n'), /^\d+\n$/);
     await third.waitForLine(/^\d+$/);
