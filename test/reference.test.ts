@@ -22,8 +22,9 @@ function reference(): string {
     execFileSync('cc', ['-std=gnu11', '-Os', '-Wall', '-Wextra', '-Werror', '-o', output, SOURCE], { stdio: 'pipe', timeout: 60_000 });
   } catch (error) {
     const e = error as { code?: string; stderr?: Buffer };
-    assert.fail(e.code === 'ENOENT' ? 'no cc: the C reference needs a C compiler (Debian: apt-get install gcc)'
-      : `compiling ${SOURCE} failed:\n${e.stderr?.toString() ?? String(error)}`);
+    const hint = '(Debian: apt-get install --no-install-recommends gcc libc6-dev; scripts/setup-debian.sh installs everything the tests need)';
+    assert.fail(e.code === 'ENOENT' ? `no cc: the C reference needs a C compiler ${hint}`
+      : `compiling ${SOURCE} failed:\n${e.stderr?.toString() ?? String(error)}\nIt needs a C compiler and libc's headers ${hint}`);
   }
   fs.renameSync(output, BINARY);
   built = BINARY;

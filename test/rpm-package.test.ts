@@ -74,7 +74,8 @@ test('create-rpm.sh builds an RPM with the installed tree, the nodejs dependency
   { timeout: 900_000 }, async (t) => {
     const missing = ['rpmbuild', 'rpm', 'rpm2cpio', 'cpio'].filter((tool) => !onPath(tool));
     assert.deepEqual(missing, [], `missing ${missing.join(', ')}: building the RPM needs them ` +
-      '(Debian: apt-get install rpm cpio; Fedora/CentOS: dnf install rpm-build cpio)');
+      '(Debian: apt-get install --no-install-recommends rpm cpio, or scripts/setup-debian.sh for everything the tests need; '
+      + 'Fedora/CentOS: dnf install rpm-build cpio)');
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'es-rpm-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
