@@ -52,6 +52,7 @@ function expectedFiles(): string[] {
     '/usr/lib/sysusers.d/early-service.conf',
     '/usr/lib/dracut/modules.d/99early-service',
     '/usr/lib/dracut/modules.d/99early-service/module-setup.sh',
+    '/usr/lib/dracut/modules.d/99early-service/compress.conf.example',
   ];
   const conf = path.join(ROOT, 'conf');
   for (const dropIn of fs.readdirSync(conf).filter((name) => name.endsWith('.service.d'))) {
