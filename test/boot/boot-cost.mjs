@@ -15,6 +15,11 @@ const PRINTK = /^\[\s*(\d+\.\d+)\] (.*)$/;
  *   unpackStart   "Trying to unpack rootfs image as initramfs..."
  *   unpackEnd     "Freeing initrd memory: NK" (the unpacking is done)
  *   sysinit       es-boot-measure: sysinit.target (the initrd reached it)
+ *   initRun       "Run /init as init process" (the kernel starts the initrd's
+ *                 systemd; it waits for the unpacking to finish first)
+ *   unitStarting  "systemd[1]: Starting early-service-initrd.service" or the C
+ *                 reference's es-reference-initrd.service (printed while PID 1
+ *                 still logs to the kernel log, i.e. in the initrd)
  *   ready         es-boot-measure: ready (the probe started: the service's unit
  *                 became active, i.e. READY=1, plus the probe's exec)
  *   serving       es-boot-measure: serving counter=N (first get_counter answered)
@@ -36,6 +41,8 @@ export function bootMoments(serialLog) {
       first('unpackEnd');
       first('initrdKiB', Number(/(\d+)K/.exec(msg)?.[1]));
     } else if (msg.startsWith('Initramfs unpacking failed')) first('unpackFailed', msg);
+    else if (msg.startsWith('Run /init as init process')) first('initRun');
+    else if (/^systemd\[1\]: Starting (early-service-initrd|es-reference-initrd)\.service/.test(msg)) first('unitStarting');
     else if (msg.startsWith('es-boot-measure: ')) {
       const what = msg.slice('es-boot-measure: '.length);
       if (what === 'sysinit.target') first('sysinit');
@@ -69,7 +76,7 @@ export function printTable(rows, indent = '  ') {
   for (const r of rows.slice(1)) console.log(line(r));
 }
 
-export const FIGURES = ['unpack', 'ready', 'serving', 'sysinit'];
+export const FIGURES = ['unpack', 'initRun', 'unitStarting', 'ready', 'serving', 'sysinit'];
 
 /**
  * The three-way table. boots = [{ key, label, runs: [moments...], bytes,
@@ -90,6 +97,8 @@ export function printComparison(boots) {
     row('initrd, compressed', bytes('bytes'), mb),
     row('initrd, uncompressed (cpio)', bytes('uncompressed'), mb),
     row('kernel: unpack the initrd', time('unpack'), s),
+    row('kernel start -> /init (systemd) runs', time('initRun'), s),
+    row('kernel start -> the service\'s unit starting', serviceOnly(time('unitStarting')), dash, false),
     row('kernel start -> READY=1 (+ probe exec)', serviceOnly(time('ready')), dash, false),
     row('kernel start -> first answer', serviceOnly(time('serving')), dash, false),
     row('kernel start -> sysinit.target (initrd)', time('sysinit'), s),
