@@ -73,6 +73,41 @@ early_service_copy_account() {
     printf '%s\n' "$_line" >> "$initdir/etc/$_file"
 }
 
+# Strips the initrd's copy of node of everything but what it runs with:
+# `strip --strip-all` (the same as --strip-unneeded for an executable) drops
+# the symbol table and its strings, which dracut's own stripping (`strip -g`,
+# debug information only) keeps: 96.4 -> 86.3 MB for Node.js 20.20, and the
+# kernel unpacks every byte at boot. The dynamic symbols stay (`strip` never
+# removes .dynsym), so native addons still link against node's N-API.
+#
+# Done here, on the copy in the initrd, and not at install time: /usr/bin/node
+# belongs to the distribution's package and is left as it is (a debugger or
+# `perf` on the root file system keeps its symbols), and only dracut knows
+# where its copy lands. Skipped, as dracut skips its own stripping, when the
+# integrator asked for none (`--nostrip`, do_strip="no" in dracut.conf.d) or
+# there is no `strip` (binutils); a strip that fails (a --sysroot of another
+# architecture) leaves the copy as it was.
+early_service_strip_node() {
+    local _node="$initdir/usr/bin/node" _before
+    [[ ${do_strip:-yes} == no ]] && return 0
+    if ! command -v strip > /dev/null; then
+        dinfo "early-service: no 'strip' (binutils): node goes into the initrd unstripped"
+        return 0
+    fi
+    # A copy of its own (dracut-install copies): strip must not write through
+    # a hard link into the root file system's node.
+    if [[ $(stat -c %h "$_node") != 1 ]]; then
+        dwarn "early-service: the initrd's node has other hard links; not stripping it"
+        return 0
+    fi
+    _before=$(stat -c %s "$_node")
+    if strip --strip-all "$_node"; then
+        dinfo "early-service: stripped the initrd's node: $_before -> $(stat -c %s "$_node") bytes"
+    else
+        dwarn "early-service: 'strip --strip-all' failed on the initrd's node; it stays unstripped"
+    fi
+}
+
 # called by dracut
 install() {
     local _state _f _missing=
@@ -84,6 +119,8 @@ install() {
     for _f in /usr/bin/node $early_service_files "$systemdsystemunitdir/early-service-initrd.service"; do
         inst "$_f" || _missing+=" $_f"
     done
+    [[ $_missing == *" /usr/bin/node"* ]] || early_service_strip_node
+
     # The unit's drop-ins (e.g. the one that lets it survive the final kill at
     # switch-root). Not early-service.service: the rootfs instance never runs
     # in the initrd.

@@ -7,7 +7,8 @@
 #   /usr/bin/early-service                      -> ../lib/early-service/early-service
 #   /usr/lib/systemd/system/                    both units (the initrd one too: systemd#37700) and drop-ins
 #   /usr/lib/sysusers.d/early-service.conf      the service user
-#   /usr/lib/dracut/modules.d/99early-service/  the dracut module
+#   /usr/lib/dracut/modules.d/99early-service/  the dracut module, and an example dracut.conf.d file
+#                                               choosing the initrd's compressor
 #
 # Needs `npm run build` first (it produces dist/bundle). The paths are fixed:
 # the units name them, and so does the dracut module.
@@ -43,3 +44,5 @@ for dropin in "$top"/conf/*.service.d; do
 done
 install -m 0644 "$top/conf/early-service.sysusers" "$lib/sysusers.d/early-service.conf"
 install -m 0755 "$top/dracut/module-setup.sh" "$lib/dracut/modules.d/99early-service/module-setup.sh"
+# Not read by dracut (only *.conf in a dracut.conf.d is): the integrator's example.
+install -m 0644 "$top/dracut/compress.conf.example" "$lib/dracut/modules.d/99early-service/compress.conf.example"

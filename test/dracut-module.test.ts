@@ -11,8 +11,10 @@
 // /usr/lib/dracut are never touched. dracut's configuration is ignored
 // (--conf /dev/null, an empty --confdir) so the host's cannot change the result.
 //
-// Needs root (mounts) and dracut (Debian: dracut-core; lsinitrd comes with it).
-// Without them every test here fails, saying so: a skip would pass CI unseen.
+// Needs root (mounts), dracut (Debian: dracut-core; lsinitrd comes with it)
+// and binutils (the module strips node; the tests read ELF sections). Without
+// them every test here fails, saying which package to install: a skip would
+// pass CI unseen.
 import { after, before, describe } from 'node:test';
 import { test } from './harness';
 import assert from 'node:assert/strict';
@@ -49,10 +51,14 @@ function missingPrerequisite(): string | undefined {
   if (process.getuid?.() !== 0) {
     return 'the dracut module tests need root (they mount overlays in a private mount namespace); run them as root';
   }
-  for (const tool of ['dracut', 'lsinitrd', 'unshare', 'systemctl', 'systemd-sysusers', 'zstd']) {
+  // Each tool and the Debian package that has it.
+  const tools: Array<[string, string]> = [['dracut', 'dracut-core'], ['lsinitrd', 'dracut-core'], ['cpio', 'cpio'],
+    ['unshare', 'util-linux'], ['systemctl', 'systemd'], ['systemd-sysusers', 'systemd'], ['zstd', 'zstd'],
+    ['strip', 'binutils'], ['readelf', 'binutils']];
+  for (const [tool, pkg] of tools) {
     if (run('sh', ['-c', 'command -v "$1"', 'sh', tool]).status !== 0) {
-      return `${tool} is not installed; the dracut module tests need it `
-        + '(Debian: apt-get install --no-install-recommends dracut-core zstd)';
+      return `${tool} is not installed; the dracut module tests need it (Debian: apt-get install --no-install-recommends ${pkg}; `
+        + 'scripts/setup-debian.sh installs everything the tests need)';
     }
   }
   for (const file of ['early-service.js', 'early_service.node', 'early-service']) {
@@ -84,7 +90,11 @@ function makeRoot(name: string, enabled: boolean): string {
   return root;
 }
 
-interface Build { image: string; output: string; bytes: number; files: string[]; modules: string[] }
+interface Build {
+  image: string; output: string; bytes: number; files: string[]; modules: string[];
+  /** Each regular file's size, as lsinitrd lists it (the uncompressed bytes). */
+  sizes: Map<string, number>;
+}
 
 /**
  * Builds an initrd with the machine's dracut, seeing `root`'s /usr and /etc
@@ -92,42 +102,46 @@ interface Build { image: string; output: string; bytes: number; files: string[];
  * without it dracut decides with each module's check(), every module except
  * systemd and early-service being omitted.
  */
-function buildInitrd(root: string, name: string, options: { hostonly?: boolean; modules?: string }): Build {
+function buildInitrd(root: string, name: string, options: { hostonly?: boolean; modules?: string; dracutArgs?: string[] }): Build {
   const image = path.join(scratch, `${name}.img`);
   const tmp = path.join(scratch, 'tmp');
   const confdir = path.join(scratch, 'dracut.conf.d');
   fs.mkdirSync(tmp, { recursive: true });
   fs.mkdirSync(confdir, { recursive: true });
+  // Extra dracut arguments come last on the command line: "$@" after shift 6.
   const script = `
 set -eu
-root=$1; image=$2; tmp=$3; confdir=$4; hostonly=$5; modules=$6
+root=$1; image=$2; tmp=$3; confdir=$4; hostonly=$5; modules=$6; shift 6
 mount -t overlay overlay -o ro,lowerdir="$root/usr:/usr" /usr
 mount -t overlay overlay -o ro,lowerdir="$root/etc:/etc" /etc
 if [ -n "$modules" ]; then
-  set -- -m "$modules"
+  set -- -m "$modules" "$@"
 else
   omit=
   for m in $(dracut --list-modules --no-kernel 2>/dev/null); do
     case $m in systemd|early-service) ;; *) omit="$omit $m" ;; esac
   done
-  set -- -o "$omit"
+  set -- -o "$omit" "$@"
 fi
 exec dracut --conf /dev/null --confdir "$confdir" --tmpdir "$tmp" "$hostonly" --no-kernel \\
   --no-early-microcode --compress "${COMPRESS}" --force "$@" "$image" "$(uname -r)"
 `;
   const result = run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh',
-    root, image, tmp, confdir, options.hostonly ? '--hostonly' : '--no-hostonly', options.modules ?? '']);
+    root, image, tmp, confdir, options.hostonly ? '--hostonly' : '--no-hostonly', options.modules ?? '',
+    ...(options.dracutArgs ?? [])]);
   assert.equal(result.status, 0, `dracut exited ${result.status}:\n${result.output}`);
   const listing = mustRun('lsinitrd', [image]);
   // Paths as lsinitrd lists them: "-rw-r--r-- 1 root root 123 Nov 28 07:49 usr/bin/node" (symlinks "a -> b").
-  const files = listing.split('\n')
-    .map((line) => /^[-dlcbps][rwxsStT-]{9}\s+\d+\s+\S+\s+\S+\s+\d+\s+\S+\s+\d+\s+\S+\s+(.*)$/.exec(line)?.[1])
-    .filter((entry): entry is string => entry !== undefined)
-    .map((entry) => entry.replace(/ -> .*$/, ''));
+  const entries = listing.split('\n')
+    .map((line) => /^([-dlcbps])[rwxsStT-]{9}\s+\d+\s+\S+\s+\S+\s+(\d+)\s+\S+\s+\d+\s+\S+\s+(.*)$/.exec(line))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map((match) => ({ type: match[1], size: Number(match[2]), path: match[3].replace(/ -> .*$/, '') }));
+  const files = entries.map((entry) => entry.path);
+  const sizes = new Map(entries.filter((entry) => entry.type === '-').map((entry) => [entry.path, entry.size]));
   assert.ok(files.includes('usr/bin'), `lsinitrd listed no usr/bin:\n${files.join('\n')}`);
   // Its header lists the dracut modules the image was built with.
   const modules = (/^dracut modules:\n([^]*?)^=+$/m.exec(listing)?.[1] ?? '').split('\n').filter(Boolean);
-  return { image, output: result.output, bytes: fs.statSync(image).size, files, modules };
+  return { image, output: result.output, bytes: fs.statSync(image).size, files, modules, sizes };
 }
 
 /** dracut's complaints about our module: helper failures and our own dwarn/derror lines. */
@@ -147,6 +161,35 @@ function accountLine(root: string, file: 'passwd' | 'group'): string {
 }
 
 const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** The size of `strip --strip-all` of the machine's node: what the module should put into the initrd. */
+function strippedNodeBytes(): number {
+  const copy = path.join(scratch, 'node.stripped');
+  mustRun('strip', ['--strip-all', '-o', copy, '/usr/bin/node']);
+  return fs.statSync(copy).size;
+}
+
+/** The ELF section names of a file (readelf). */
+function sections(file: string): string[] {
+  return mustRun('readelf', ['-S', '-W', file]).split('\n')
+    .map((line) => /^\s*\[\s*\d+\]\s+(\S+)/.exec(line)?.[1]).filter((name): name is string => name !== undefined);
+}
+
+/**
+ * The shared libraries a binary links, as the dynamic loader resolves them
+ * (ldd): every name a library is reached by, link and target, without its
+ * directory (/lib and /usr/lib are one directory on Debian 12).
+ */
+function linkedLibraries(binary: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of mustRun('ldd', [binary]).split('\n')) {
+    const resolved = /=>\s+(\/\S+)/.exec(line)?.[1] ?? /^\s*(\/\S+)\s+\(/.exec(line)?.[1];
+    if (!resolved) continue;
+    names.add(path.basename(resolved));
+    names.add(path.basename(fs.realpathSync(resolved)));
+  }
+  return names;
+}
 
 describe('dracut module', { concurrency: 1 }, () => {
   let enabledRoot = '';
@@ -197,12 +240,19 @@ describe('dracut module', { concurrency: 1 }, () => {
     enabled = build;
   });
 
-  test("the initrd unit's command serves, with nothing but the initrd's files around it", async (t) => {
+  test("the initrd unit's command serves, with nothing but the initrd's files around it: the stripped node runs the bundle and the addon",
+    async (t) => {
     ready();
     assert.ok(enabled, 'no initrd: the first test failed');
     const tree = path.join(scratch, 'unpacked');
     fs.mkdirSync(tree);
     mustRun('lsinitrd', ['--unpack', enabled.image], tree);
+    // node as `strip --strip-all` leaves it: no symbol table (dracut's own
+    // `strip -g` keeps it), N-API's dynamic symbols still there for the addon.
+    const node = path.join(tree, 'usr', 'bin', 'node');
+    assert.equal(fs.statSync(node).size, strippedNodeBytes(), 'the initrd\'s node is not /usr/bin/node stripped with --strip-all');
+    assert.ok(!sections(node).includes('.symtab'), 'the initrd\'s node still has a .symtab');
+    assert.ok(sections(node).includes('.dynsym'), 'the initrd\'s node lost its .dynsym');
     // ExecStart=@/usr/bin/node @early-service /usr/lib/early-service/early-service.js ... -s PATH:
     // with a leading '@' the second word is argv[0] (which chroot cannot set; the daemon does not need it).
     const unit = fs.readFileSync(path.join(tree, UNITDIR, 'early-service-initrd.service'), 'utf8');
@@ -235,15 +285,43 @@ describe('dracut module', { concurrency: 1 }, () => {
     assert.ok(counter >= 41 && counter < 100, `get_counter answered ${counter} after set_counter 41`);
   });
 
-  test('what the module adds to the initrd', (t) => {
+  test('what the module adds to the initrd: the product, node and the libraries node and the addon link, nothing else', (t) => {
     ready();
-    assert.ok(enabled, 'no initrd: the first test failed');
+    const withModule = enabled;
+    assert.ok(withModule, 'no initrd: the first test failed');
     const without = buildInitrd(enabledRoot, 'without', { modules: 'systemd' });
     assert.deepEqual(without.modules, ['systemd'], without.output);
-    const added = enabled.bytes - without.bytes;
+    const before = new Set(without.files);
+    const added = withModule.files.filter((f) => !before.has(f));
+    // What dracut-install pulled in besides the files named in install().
+    const libraries = added.filter((f) => /\.so(\.\d+)*$/.test(f));
+    const linked = new Set([...linkedLibraries('/usr/bin/node'), ...linkedLibraries(path.join(BUNDLE, 'early_service.node'))]);
+    assert.deepEqual(libraries.filter((f) => !linked.has(path.basename(f))), [],
+      `libraries in the initrd that neither node nor the addon links (ldd: ${[...linked].join(' ')})`);
+    const product = new Set(['usr/bin/node', 'usr/lib/early-service', 'usr/lib/early-service/early-service.js',
+      'usr/lib/early-service/early_service.node', `${UNITDIR}/early-service-initrd.service`, DROPIN_DIR,
+      ...dropIns(enabledRoot), path.dirname(WANTS), WANTS]);
+    assert.deepEqual(added.filter((f) => !product.has(f) && !libraries.includes(f)), [],
+      'files the module added besides the product, node and its libraries');
+
+    const bytes = (build: Build, files: string[]) => files.reduce((sum, f) => sum + (build.sizes.get(f) ?? 0), 0);
+    const uncompressed = (build: Build) => bytes(build, [...build.sizes.keys()]);
+    const addedBytes = withModule.bytes - without.bytes;
+    const addedUncompressed = uncompressed(withModule) - uncompressed(without);
     t.diagnostic(`initrd (${COMPRESS}, modules systemd + early-service): ${without.bytes} bytes (${MiB(without.bytes)}) `
-      + `without the module, ${enabled.bytes} bytes (${MiB(enabled.bytes)}) with it: it adds ${added} bytes (${MiB(added)})`);
-    assert.ok(added > 0);
+      + `without the module, ${withModule.bytes} bytes (${MiB(withModule.bytes)}) with it: it adds ${addedBytes} bytes (${MiB(addedBytes)}); `
+      + `uncompressed ${uncompressed(without)} -> ${uncompressed(withModule)} (+${addedUncompressed}, ${MiB(addedUncompressed)})`);
+    t.diagnostic(`node: ${fs.statSync('/usr/bin/node').size} bytes on this machine, ${withModule.sizes.get('usr/bin/node')} in the initrd (stripped)`);
+    t.diagnostic(`libraries the module added for node and the addon (the others were there already): ${
+      libraries.map((f) => `${f} ${withModule.sizes.get(f) ?? '(link)'}`).join(', ') || 'none'} = ${bytes(withModule, libraries)} bytes`);
+    assert.ok(addedBytes > 0);
+  });
+
+  test('with dracut --nostrip (do_strip="no"), the module leaves node as it is', () => {
+    ready();
+    const build = buildInitrd(enabledRoot, 'nostrip', { dracutArgs: ['--nostrip'] });
+    assert.deepEqual(moduleProblems(build.output), [], build.output);
+    assert.equal(build.sizes.get('usr/bin/node'), fs.statSync('/usr/bin/node').size, 'node was stripped in spite of --nostrip');
   });
 
   test('with early-service.service disabled, a generic initrd carries the files but does not start them', () => {

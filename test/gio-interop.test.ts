@@ -37,7 +37,9 @@ function buildPeer(): Promise<string> {
     execFile('sh', ['-c', command, 'sh', output, PEER_SOURCE], { timeout: 60_000 }, (error, stdout, stderr) => {
       if (error) {
         fs.rmSync(output, { force: true });
-        reject(new Error(`compiling ${PEER_SOURCE} failed (${error.message.split('\n')[0]}):\n${stdout}${stderr}`));
+        reject(new Error(`compiling ${PEER_SOURCE} failed (${error.message.split('\n')[0]}):\n${stdout}${stderr}\n`
+          + 'It needs a C compiler and GLib\'s headers (Debian: apt-get install --no-install-recommends gcc libc6-dev '
+          + 'pkg-config libglib2.0-dev; scripts/setup-debian.sh installs everything the tests need)'));
         return;
       }
       fs.renameSync(output, PEER_BINARY);

@@ -41,11 +41,15 @@ export const NODE_OPTIONS = ['--max-semi-space-size=1', '--single-threaded-gc'];
 
 /** Starts `node main.js args` (or another build) with journal-style output and collects its lines. */
 export function startService(args: string[], env: NodeJS.ProcessEnv = {}, main = MAIN): Service {
-  const childEnv: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: '2', ...process.env, ...env };
+  return startProgram(process.execPath, [...NODE_OPTIONS, main, '--log-format', 'journal', ...args],
+    { MALLOC_ARENA_MAX: '2', ...env });
+}
+
+/** Starts any program speaking the protocol (the C reference, say) and collects its lines the same way. */
+export function startProgram(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Service {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete childEnv.NODE_EXTRA_CA_CERTS;
-  return watchService(spawnTracked(process.execPath, [...NODE_OPTIONS, main, '--log-format', 'journal', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: childEnv,
-  }));
+  return watchService(spawnTracked(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv }));
 }
 
 /** A Service for a process already started (its stdout and stderr piped), e.g. under a wrapper. */

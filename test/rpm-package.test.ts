@@ -52,6 +52,7 @@ function expectedFiles(): string[] {
     '/usr/lib/sysusers.d/early-service.conf',
     '/usr/lib/dracut/modules.d/99early-service',
     '/usr/lib/dracut/modules.d/99early-service/module-setup.sh',
+    '/usr/lib/dracut/modules.d/99early-service/compress.conf.example',
   ];
   const conf = path.join(ROOT, 'conf');
   for (const dropIn of fs.readdirSync(conf).filter((name) => name.endsWith('.service.d'))) {
@@ -74,7 +75,8 @@ test('create-rpm.sh builds an RPM with the installed tree, the nodejs dependency
   { timeout: 900_000 }, async (t) => {
     const missing = ['rpmbuild', 'rpm', 'rpm2cpio', 'cpio'].filter((tool) => !onPath(tool));
     assert.deepEqual(missing, [], `missing ${missing.join(', ')}: building the RPM needs them ` +
-      '(Debian: apt-get install rpm cpio; Fedora/CentOS: dnf install rpm-build cpio)');
+      '(Debian: apt-get install --no-install-recommends rpm cpio, or scripts/setup-debian.sh for everything the tests need; '
+      + 'Fedora/CentOS: dnf install rpm-build cpio)');
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'es-rpm-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -29,7 +29,8 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   delete childEnv.SYSTEMD_LOG_TARGET;
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000, env: childEnv });
   if (result.error !== undefined) {
-    assert.fail(`cannot run ${command} (${result.error.message}): these tests need the systemd package`);
+    assert.fail(`cannot run ${command} (${result.error.message}): these tests need the systemd package `
+      + '(Debian: apt-get install --no-install-recommends systemd; scripts/setup-debian.sh installs everything the tests need)');
   }
   return result;
 }

@@ -11,6 +11,7 @@
 // `npm test` runs every file.
 import fs from 'node:fs';
 import path from 'node:path';
+import { bootMoments, printComparison } from './boot-cost.mjs';
 
 const SOCKET = '/run/early-service/early-service.sock';
 const INITRD_UNIT = 'early-service-initrd.service';
@@ -25,6 +26,7 @@ if (!work) { console.error('usage: analyze.mjs --work DIR [--only main]'); proce
 const only = opt('--only');
 
 const sec = (us) => (us === undefined || us === null ? '?' : `${(us / 1e6).toFixed(3)} s`);
+const secs = (s) => (s === undefined ? '?' : `${s.toFixed(3)} s`);
 const dur = (a, b) => (a === undefined || b === undefined ? '?' : `${((b - a) / 1e3).toFixed(0)} ms`);
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -225,6 +227,46 @@ if (only !== 'main') {
       `also failed: ${control.checks.filter((c) => !c.ok && !expectedToFail.includes(c.key)).map((c) => c.key).join(', ') || 'none'}`);
 }
 
+// The boot's cost, three ways: the same boot with no service in the initrd,
+// with early-service, with the C reference (run.sh's measure/ boots).
+let comparison;
+if (only !== 'main') {
+  const rounds = new Map();
+  for (const file of fs.existsSync(path.join(work, 'measure')) ? fs.readdirSync(path.join(work, 'measure')) : []) {
+    const match = /^(none|es|c)-(\d+)-serial\.log$/.exec(file);
+    if (!match) continue;
+    if (!rounds.has(match[1])) rounds.set(match[1], []);
+    rounds.get(match[1]).push(bootMoments(path.join(work, 'measure', file)));
+  }
+  const boots = [
+    { key: 'none', label: 'no service', image: 'none' },
+    { key: 'es', label: 'early-service', image: 'main' },
+    { key: 'c', label: 'C reference', image: 'c' },
+  ].map((b) => ({ ...b, runs: rounds.get(b.key) ?? [],
+    bytes: Number(sizes[`initrd_${b.image}`]), uncompressed: Number(sizes[`initrd_${b.image}_uncompressed`]) }));
+  const n = Math.min(...boots.map((b) => b.runs.length));
+  console.log(`\nthe boot's cost, three ways (the same disk and kernel, the initrds differing by the service only; ${n} round(s)):`);
+  const unpacked = (m) => m.unpack !== undefined && !m.unpackFailed;
+  const describe = (m) => `unpack ${secs(m.unpack)}, "${m.servingText ?? 'no serving mark'}" at ${secs(m.serving ?? m.notServing)}, ` +
+    `sysinit.target at ${secs(m.sysinit)}`;
+  const [none, es, c] = boots;
+  report(none.runs.length > 0 && none.runs.every((m) => unpacked(m) && m.sysinit !== undefined && m.notServing !== undefined),
+    'without a service, the initrd was unpacked, reached sysinit.target, and nothing answered on the socket',
+    none.runs.map(describe).join('; ') || 'no boot');
+  for (const [b, name] of [[es, 'early-service'], [c, 'the C reference']]) {
+    report(b.runs.length > 0 && b.runs.every((m) => unpacked(m) && m.ready !== undefined && m.serving !== undefined && m.sysinit !== undefined),
+      `${name} served in its initrd (a get_counter answered once it reported READY=1)`, b.runs.map(describe).join('; ') || 'no boot');
+  }
+  console.log('\n  Medians; kernel printk times from the serial consoles. READY=1: when systemd started the probe ordered after the');
+  console.log('  service; first answer: that probe\'s get_counter answered. The early-service initrd also carries the test\'s static');
+  console.log(`  poller (${mb(Number(sizes.poller_bytes))} uncompressed). node: ${mb(Number(sizes.node_bytes_rootfs))} on the root file system, ` +
+    `${mb(Number(sizes.node_bytes_initrd))} in the initrd. ${sizes.compress ?? '?'}.\n`);
+  comparison = printComparison(boots);
+  fs.writeFileSync(path.join(work, 'boot-cost.json'), `${JSON.stringify({
+    kernel: sizes.kernel_version, node: sizes.node_version, compress: sizes.compress,
+    node_bytes_rootfs: Number(sizes.node_bytes_rootfs), node_bytes_initrd: Number(sizes.node_bytes_initrd), ...comparison }, null, 2)}\n`);
+}
+
 const f = main.f;
 console.log('\ntimings (real boot, journal CLOCK_MONOTONIC; stdout lines are stamped when journald reads them):');
 console.log(`  kernel start -> initrd instance serving:  ${sec(f.listening?.t)} ("Listening on UNIX socket"; READY=1 at ${sec(f.initrdStarted?.t)})`);
@@ -237,11 +279,12 @@ const limitMs = unitLimit && /^\d+s?$/.test(unitLimit) ? Number(unitLimit.replac
 console.log(`  rootfs unit starting -> READY=1:          ${dur(f.rootfsStarting?.t, f.rootfsStarted[0]?.t)} ` +
   `(the unit's TimeoutStartSec=${unitLimit ?? '?'}${sizes.test_timeout_start && sizes.test_timeout_start !== 'unit' ? `, raised to ${sizes.test_timeout_start} in the test image` : ''}` +
   `${startMs !== undefined && limitMs !== undefined && startMs > limitMs ? '; WARNING: over the unit\'s own limit' : ''})`);
-if (sizes.initrd_with_module) {
-  const w = Number(sizes.initrd_with_module);
-  const wo = Number(sizes.initrd_without_module);
-  console.log(`  initrd size: ${mb(w)} with the early-service module, ${mb(wo)} without (+${mb(w - wo)})`);
+if (sizes.initrd_main) {
+  const w = Number(sizes.initrd_main);
+  const wo = Number(sizes.initrd_none);
+  console.log(`  initrd size: ${mb(w)} with the early-service module, ${mb(wo)} without (+${mb(w - wo)}; ${sizes.compress ?? '?'})`);
 }
+if (comparison) console.log(`  the three-way comparison: ${path.join(work, 'boot-cost.json')}`);
 
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

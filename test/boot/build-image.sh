@@ -3,13 +3,21 @@
 #
 #   OUT/vmlinuz             Debian 12's kernel, from the image
 #   OUT/initrd.img          dracut's initrd with the early-service module (and
-#                           the test's poller module)
+#                           the test's poller and measurement modules)
 #   OUT/initrd-control.img  the same initrd with a drop-in appended that takes
 #                           the '@' away from the initrd instance (the negative
 #                           control)
+#   OUT/initrd-none.img     the same dracut modules without early-service (and
+#                           without the poller): the boot's baseline
+#   OUT/initrd-c.img        the same with the C reference (test/reference/)
+#                           instead of early-service
 #   OUT/disk.img            the root file system: ext4, made with mkfs.ext4 -d
 #                           (no loop mounts), early-service installed and enabled
-#   OUT/image.env           initrd sizes with and without the module, versions
+#   OUT/image.env           the initrds' sizes (compressed and not), versions
+#
+# All three initrds carry the measurement module (99es-boot-measure: marks in
+# the kernel log when sysinit.target is reached and when the service first
+# answers), so they differ only by the service.
 #
 # The Debian 12 base (debootstrap) is the slow part: it is cached as a tarball
 # under the system's temp dir, keyed by a hash of its inputs (this recipe's
@@ -24,8 +32,9 @@ export LC_ALL=C
 # Bump when the base recipe below changes in a way the key does not capture.
 RECIPE_VERSION=1
 SUITE=bookworm
-# debootstrap --variant=minbase plus these. zstd: dracut's --compress in the chroot.
-BASE_PACKAGES=systemd,systemd-sysv,udev,kmod,dracut,procps,libstdc++6,zstd
+# debootstrap --variant=minbase plus these. zstd: dracut's --compress in the chroot;
+# binutils: strip, for dracut and for the early-service module's stripped node.
+BASE_PACKAGES=systemd,systemd-sysv,udev,kmod,dracut,procps,libstdc++6,zstd,binutils
 # Installed afterwards with the image's apt: debootstrap would resolve the
 # kernel's "initramfs-tools | linux-initramfs-tool" to initramfs-tools, which
 # conflicts with dracut; apt sees that dracut provides the second.
@@ -124,7 +133,6 @@ key=$(printf '%s\n' "recipe=$RECIPE_VERSION" "suite=$SUITE" "arch=$arch" "mirror
         "packages=$BASE_PACKAGES" "kernel=$KERNEL_PACKAGES" "modules=$DRACUT_MODULES" "drivers=$DRACUT_DRIVERS" \
         "compress=$DRACUT_COMPRESS" | sha256sum | cut -c1-16)
 base_tar=$cache/base-$key.tar.zst
-base_sizes=$cache/base-$key.sizes
 mkdir -p "$cache" "$out"
 
 TAR_OPTS=(--numeric-owner --xattrs --xattrs-include='*' --acls)
@@ -151,11 +159,11 @@ dracut_in() {
   unshare --mount --propagation private -- sh -ec 'root=$1; shift; mount -t proc proc "$root/proc"; mount -t sysfs sysfs "$root/sys"; exec chroot "$root" "$@"' \
     sh "$root" env TMPDIR=/var/tmp dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
     -m "$modules" --drivers "$DRACUT_DRIVERS" --compress "$DRACUT_COMPRESS" \
-    --kver "$kver" "$@" /boot/es-boot-test-initrd.img
-  mv "$root/boot/es-boot-test-initrd.img" "$dest"
+    --kver "$kver" "$@" "/boot/es-boot-test-${dest##*/}"
+  mv "$root/boot/es-boot-test-${dest##*/}" "$dest"
 }
 
-if [ -s "$base_tar" ] && [ -s "$base_sizes" ]; then
+if [ -s "$base_tar" ]; then
   step "Debian 12 base: cached ($base_tar)"
 else
   base=$cache/base-$key.tmp
@@ -176,16 +184,9 @@ else
   rm -f "$base"/boot/initrd.img* "$base"/initrd.img* "$base"/var/cache/apt/archives/*.deb
   rm -rf "$base"/var/lib/apt/lists/*
   echo es-boot-test > "$base/etc/hostname"
-  # The size of the initrd without the early-service module, for comparison:
-  # it depends only on the base, so it is measured once and cached with it.
-  step "Debian 12 base: measuring an initrd without the module"
-  dracut_in "$base" "$cache/nomodule-$key.img" "$DRACUT_MODULES"
-  echo "initrd_without_module=$(stat -c %s "$cache/nomodule-$key.img")" > "$base_sizes.tmp"
-  rm -f "$cache/nomodule-$key.img"
   step "Debian 12 base: caching it"
   tar "${TAR_OPTS[@]}" -C "$base" -cf - . | zstd -q -T0 -3 -o "$base_tar.tmp"
   mv "$base_tar.tmp" "$base_tar"
-  mv "$base_sizes.tmp" "$base_sizes"
   rm -rf "$base"
 fi
 
@@ -208,13 +209,30 @@ grep -q '^early-service:' "$root/etc/passwd" || die "systemd-sysusers created no
 
 # The test's own parts: the poller (initrd and, for systemd#37700, rootfs), its
 # dracut module, the check unit, the control's drop-in.
-install -d "$root/usr/lib/es-boot-test" "$root/usr/lib/dracut/modules.d/99es-boot-test"
+modules_d=$root/usr/lib/dracut/modules.d
+install -d "$root/usr/lib/es-boot-test" "$modules_d/99es-boot-test"
 gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/lib/es-boot-test/es-boot-poller" "$here/poller.c"
 install -m 0755 "$here/units/check.sh" "$root/usr/lib/es-boot-test/"
 install -m 0644 "$here/units/control.conf" "$root/usr/lib/es-boot-test/"
 install -m 0644 "$here/units/es-boot-poller.service" "$here/units/es-boot-check.service" \
   "$root/usr/lib/systemd/system/"
-install -m 0755 "$here/dracut/99es-boot-test/module-setup.sh" "$root/usr/lib/dracut/modules.d/99es-boot-test/"
+install -m 0755 "$here/dracut/99es-boot-test/module-setup.sh" "$modules_d/99es-boot-test/"
+# The three-way comparison's parts: the kernel-log marks (in every initrd)
+# and the C reference with its own module. Linked dynamically (they only run
+# in the initrd, which has the image's libc), against this machine's libc:
+# checked to run in the image.
+reference=$top/test/reference
+install -d "$root/usr/lib/es-reference" "$modules_d/99es-boot-measure" "$modules_d/99es-reference"
+gcc -O2 -Wall -Wextra -Werror -o "$root/usr/lib/es-boot-test/es-boot-probe" "$here/measure/probe.c"
+gcc -std=gnu11 -Os -Wall -Wextra -Werror -o "$root/usr/lib/es-reference/early-service-ref" "$reference/early-service-ref.c"
+for bin in /usr/lib/es-boot-test/es-boot-probe /usr/lib/es-reference/early-service-ref; do
+  rc=0
+  chroot "$root" "$bin" --help > /dev/null 2>&1 || rc=$?
+  [ "$rc" = 2 ] || die "$bin (built here) does not run in the image (libc?): exit $rc to --help, expected 2"
+done
+install -m 0644 "$here/measure/"*.service "$reference/es-reference-initrd.service" "$root/usr/lib/systemd/system/"
+install -m 0755 "$here/dracut/99es-boot-measure/module-setup.sh" "$modules_d/99es-boot-measure/"
+install -m 0755 "$reference/dracut/99es-reference/module-setup.sh" "$modules_d/99es-reference/"
 
 step "enabling early-service.service and the check unit; masking serial-getty@ttyS0"
 systemctl --root "$root" enable early-service.service es-boot-check.service 2>&1 | sed 's/^/  /'
@@ -235,8 +253,14 @@ TimeoutStartSec=$start_timeout
 EOF_DROPIN
 fi
 
-step "dracut (in the image, kernel $(kernel_version "$root")): initrd with the early-service module"
-dracut_in "$root" "$out/initrd.img" "$DRACUT_MODULES early-service es-boot-test"
+# Three dracut runs side by side (each is mostly one busy bash): the initrd
+# with the early-service module, the same without it, with the C reference.
+step "dracut (in the image, kernel $(kernel_version "$root")): initrd.img with the early-service module, initrd-none.img without, initrd-c.img with the C reference"
+pids=()
+dracut_in "$root" "$out/initrd.img" "$DRACUT_MODULES early-service es-boot-test es-boot-measure" & pids+=($!)
+dracut_in "$root" "$out/initrd-none.img" "$DRACUT_MODULES es-boot-measure" & pids+=($!)
+dracut_in "$root" "$out/initrd-c.img" "$DRACUT_MODULES es-reference es-boot-measure" & pids+=($!)
+for pid in "${pids[@]}"; do wait "$pid" || die "dracut failed (see above)"; done
 
 # The negative control: the same initrd, plus one more (uncompressed) cpio
 # archive that the kernel unpacks over it, holding a drop-in that runs the
@@ -274,9 +298,21 @@ cp "$root/boot/vmlinuz-$(kernel_version "$root")" "$out/vmlinuz"
 step "disk.img: mkfs.ext4 -d ($DISK_SIZE)"
 mkfs.ext4 -q -F -L es-boot-root -d "$root" "$out/disk.img" "$DISK_SIZE" > /dev/null
 
+# Bytes of an initrd, and of the cpio archive inside it (dracut wrote one
+# compressed archive, no early one).
+initrd_sizes() {
+  echo "initrd_$1=$(stat -c %s "$out/$2")"
+  echo "initrd_$1_uncompressed=$(zstd -q -dc "$out/$2" | wc -c)"
+}
 {
-  cat "$base_sizes"
-  echo "initrd_with_module=$(stat -c %s "$out/initrd.img")"
+  initrd_sizes none initrd-none.img
+  initrd_sizes main initrd.img
+  initrd_sizes c initrd-c.img
+  echo "poller_bytes=$(stat -c %s "$root/usr/lib/es-boot-test/es-boot-poller")"
+  echo "reference_bytes=$(stat -c %s "$root/usr/lib/es-reference/early-service-ref")"
+  echo "node_bytes_rootfs=$(stat -c %s "$root/usr/bin/node")"
+  echo "node_bytes_initrd=$(zstd -q -dc "$out/initrd.img" | cpio -tv --quiet usr/bin/node 2> /dev/null | awk '{ print $5 }')"
+  echo "compress=$DRACUT_COMPRESS"
   echo "kernel_version=$(kernel_version "$root")"
   echo "node_version=$("$node_bin" -v)"
   echo "unit_timeout_start=$(sed -n 's/^TimeoutStartSec=//p' "$root/usr/lib/systemd/system/early-service.service" | tail -n1)"

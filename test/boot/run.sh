@@ -8,7 +8,13 @@
 #      to early-service.service; every assertion must pass;
 #   2. the negative control: the same image, the initrd instance started
 #      without the '@'; systemd kills it at switch-root, and the assertions
-#      that depend on the survival must fail.
+#      that depend on the survival must fail;
+#   3. the boot's cost, three ways: the same disk and kernel booted with the
+#      initrd without early-service, with it (the real boot's initrd), and with
+#      the C reference instead, each powering off in the initrd once its marks
+#      are in the kernel log. The kernel's unpack time and kernel start ->
+#      READY=1 / first answer / sysinit.target are read from their serial
+#      consoles (printk times); ES_BOOT_ROUNDS rounds, the order rotated.
 #
 # Prints pass/fail per assertion and 'N passed, N failed'; exits 1 on any
 # failure.
@@ -16,15 +22,19 @@
 #   ES_BOOT_WORK=DIR      work directory (default $TMPDIR/early-service-boot-test/run)
 #   ES_BOOT_TIMEOUT=SEC   per boot (default 300)
 #   ES_BOOT_SKIP_BUILD=1  do not run 'npm run build' first
-#   ES_BOOT_ONLY=main     boot only the real image, not the control (for debugging)
+#   ES_BOOT_ONLY=main     boot only the real image, not the control nor the
+#                         comparison's two boots (for debugging)
 #   ES_BOOT_SKIP_IMAGE=1  reuse the image the last run built (for debugging)
 #   ES_BOOT_POLL_MS=N     the poller's interval (default 5 ms)
+#   ES_BOOT_ROUNDS=N      rounds of the three-way comparison's boots (default 1;
+#                         analyze.mjs reports medians)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 tmp=${TMPDIR:-/tmp}
 work=${ES_BOOT_WORK:-$tmp/early-service-boot-test/run}
 timeout_s=${ES_BOOT_TIMEOUT:-300}
+rounds=${ES_BOOT_ROUNDS:-1}
 start=$SECONDS
 step() { printf '[boot-test %4ds] %s\n' $((SECONDS - start)) "$*"; }
 
@@ -46,27 +56,40 @@ if [ "${ES_BOOT_SKIP_IMAGE:-}" != 1 ]; then
   step "image built"
 fi
 
-# boot NAME INITRD: boots a copy of disk.img, leaves the check unit's results
-# in WORK/NAME/results and the serial console in WORK/NAME-serial.log.
+# boot NAME INITRD [measure]: boots a copy of disk.img, leaves the check
+# unit's results in WORK/NAME/results and the serial console in
+# WORK/NAME-serial.log. With "measure", the initrd powers the machine off once
+# its marks are in the kernel log (es_boot.poweroff_in_initrd): the disk is
+# attached as in the real boot but never mounted, so no copy is needed
+# (snapshot=on: nothing is written to it).
 boot() {
-  local name=$1 initrd=$2
+  local name=$1 initrd=$2 mode=${3:-full}
   local disk=$work/$name.img serial=$work/$name-serial.log
-  local t0=$SECONDS rc=0 seen=
+  local t0=$SECONDS rc=0 seen= drive append
   rm -rf "${work:?}/$name" "$serial"
-  cp --sparse=always "$work/disk.img" "$disk"
-  step "booting $name (TCG, ~1 minute; timeout ${timeout_s}s; console: $serial)"
+  append="console=ttyS0 root=/dev/vda rw panic=-1${ES_BOOT_POLL_MS:+ es_boot.poll_ms=$ES_BOOT_POLL_MS}"
+  if [ "$mode" = measure ]; then
+    drive="file=$work/disk.img,if=virtio,format=raw,snapshot=on"
+    append="$append es_boot.poweroff_in_initrd"
+  else
+    cp --sparse=always "$work/disk.img" "$disk"
+    drive="file=$disk,if=virtio,format=raw"
+  fi
+  step "booting $name (TCG; timeout ${timeout_s}s; console: $serial)"
   timeout -k 10 "$timeout_s" qemu-system-x86_64 -nodefaults -no-user-config \
     -accel tcg,thread=multi,tb-size=256 -cpu max -m 512 -smp 2 \
-    -kernel "$work/vmlinuz" -initrd "$initrd" \
-    -append "console=ttyS0 root=/dev/vda rw panic=-1${ES_BOOT_POLL_MS:+ es_boot.poll_ms=$ES_BOOT_POLL_MS}" \
-    -drive "file=$disk,if=virtio,format=raw" \
+    -kernel "$work/vmlinuz" -initrd "$initrd" -append "$append" -drive "$drive" \
     -serial "file:$serial" -no-reboot -display none &
   qemu_pid=$!
   trap 'kill "$qemu_pid" 2> /dev/null' EXIT
   # Progress from the console while it boots.
   while kill -0 "$qemu_pid" 2> /dev/null; do
-    sleep 2
-    for milestone in 'early-service-initrd.service:initrd instance starting' \
+    sleep 1
+    for milestone in 'Freeing initrd memory:initrd unpacked' \
+                     'early-service-initrd.service:initrd instance starting' \
+                     'es-boot-measure: serving:first answer in the initrd' \
+                     'es-boot-measure: not serving:no service answered in the initrd' \
+                     'es-boot-measure: sysinit.target:sysinit.target reached in the initrd' \
                      'initrd-switch-root.service:switching root' \
                      'Starting.*early-service\.service:rootfs instance starting' \
                      'es-boot-check.service:check unit starting' \
@@ -86,6 +109,10 @@ boot() {
   elif [ "$rc" != 0 ]; then
     step "  $name: QEMU exited with $rc"
   fi
+  if [ "$mode" = measure ]; then
+    step "  $name: booted and powered off in $((SECONDS - t0))s"
+    return
+  fi
   step "  $name: booted and powered off in $((SECONDS - t0))s; reading the results with debugfs"
   # Replays the file system's journal, if the power-off left one to replay
   # (debugfs does not); no mount needed.
@@ -98,6 +125,17 @@ boot() {
 boot main "$work/initrd.img"
 if [ "${ES_BOOT_ONLY:-}" != main ]; then
   boot control "$work/initrd-control.img"
+  # The three-way comparison; a different initrd goes first each round, so
+  # that none of them always boots right after the long ones.
+  rm -rf "$work/measure"
+  mkdir -p "$work/measure"
+  variants=(none:initrd-none.img es:initrd.img c:initrd-c.img)
+  for ((r = 1; r <= rounds; r++)); do
+    for ((i = 0; i < 3; i++)); do
+      v=${variants[$(((i + r - 1) % 3))]}
+      boot "measure/${v%%:*}-$r" "$work/${v#*:}" measure
+    done
+  done
 fi
 step "analysing"
 rc=0
