@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnTracked, test } from './harness';
+import { handoffPhases, latencyByWindow } from '../src/stress/handoff-phases';
 import { type Report, type RunData, analyse } from '../src/stress/report';
 import { ROOT } from './helpers';
 
@@ -34,8 +35,8 @@ function run(overrides: Partial<RunData>): RunData {
   return {
     handoffs: 1, kills: 0, timerDelayMs: 10,
     ticksByProcess: [[{ value: 0n, at: at(0) }, { value: 1n, at: at(10) }], [{ value: 2n, at: at(20) }]],
-    load: { answered: 5, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], writes: [], attempted: new Set() },
-    pathPolls: 100, pathMissing: 0, oldExits: [{ code: 0, signal: null }], latenciesMs: [5],
+    load: { answered: 5, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], times: { startNs: [], latencyMs: [] }, writes: [], attempted: new Set() },
+    pathPolls: 100, pathMissing: 0, oldExits: [{ code: 0, signal: null }], latenciesMs: [5], handoffRecords: [],
     fresh: { fds: 20, otherFds: 10, otherKinds: [], threads: 11, rssKiB: 1000 }, last: { fds: 20, otherFds: 10, otherKinds: [], threads: 11, rssKiB: 1000 },
     ...overrides,
   };
@@ -50,18 +51,18 @@ test('the analysis passes a clean run and names each kind of violation', () => {
   // A jump to a value a client set is no gap.
   const set = analyse(run({
     ticksByProcess: [[{ value: 0n, at: 0n }, { value: 1_000_000_000_000n, at: 1n }]],
-    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], attempted: new Set([1_000_000_000_000n]),
+    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], times: { startNs: [], latencyMs: [] }, attempted: new Set([1_000_000_000_000n]),
       writes: [{ value: 1_000_000_000_000n, previous: 0n, at: 0 }] },
   }));
   assert.deepEqual(set.violations, []);
   // A write acknowledged but neither ticked nor seen by a later write is lost.
   const lost = analyse(run({
-    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], attempted: new Set([7_000_000n]),
+    load: { answered: 1, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], times: { startNs: [], latencyMs: [] }, attempted: new Set([7_000_000n]),
       writes: [{ value: 7_000_000n, previous: 0n, at: 0 }] },
   }));
   assert.equal(lost.writes.lost, 1);
   const failed = analyse(run({
-    load: { answered: 1, retried: 0, failures: new Map([['timeout', 2]]), failureSamples: [], failureTimes: [], writes: [], attempted: new Set() },
+    load: { answered: 1, retried: 0, failures: new Map([['timeout', 2]]), failureSamples: [], failureTimes: [], times: { startNs: [], latencyMs: [] }, writes: [], attempted: new Set() },
   }));
   assert.match(failed.violations.join(), /2 failed requests/);
   assert.match(analyse(run({ pathMissing: 3 })).violations.join(), /missing 3 times/);
@@ -69,4 +70,31 @@ test('the analysis passes a clean run and names each kind of violation', () => {
   assert.match(analyse(run({ last: { fds: 21, otherFds: 10, otherKinds: [], threads: 11, rssKiB: 1000 } })).violations.join(), /descriptors grew from 20 to 21/);
   assert.match(analyse(run({ last: { fds: 20, otherFds: 10, otherKinds: [], threads: 12, rssKiB: 1000 } })).violations.join(), /threads grew from 11 to 12/);
   assert.equal(analyse(run({})).ticks.longestAcrossHandoffMs, 10);
+});
+
+test('the phases of a handoff add up to its total, on the successor\'s clock; requests are split by handoff window', () => {
+  const ms = (value: number): bigint => BigInt(Math.round(value * 1e6));
+  const record = {
+    successorLine: 'node ready 30.0, modules loaded 45.0, ticker ready 60.0, asked 61.0, answered 80.0, received 81.0, committed 82.0, serving 83.0',
+    donorLine: 'settled 2.0, past the tick 10.0, frozen 10.1, log flushed 11.0, sent 19.5, committed 21.0, drained 121.0, ticker stopped 131.0',
+    startedAtNs: ms(1000), oldExitedAtNs: ms(1000 + 200),
+  };
+  const phases = new Map(handoffPhases([record]).map((p) => [p.phase, p.p50]));
+  assert.equal(phases.get("successor: node's start"), 30);
+  assert.equal(phases.get('successor: modules'), 15);
+  assert.equal(phases.get('donor: settle connections'), 2);
+  assert.equal(phases.get('donor: wait past the next tick'), 8);
+  assert.equal(phases.get('commit (donor hears it)'), 1.5);
+  assert.equal(phases.get('donor: drain its clients'), 100);
+  // asked (61) + ticker stopped (131) = 192 of 200 ms: the rest is 8.
+  assert.equal(phases.get("the rest: exec until node's clock, old process's last lines and exit"), 8);
+  assert.equal(phases.get('total: successor exec -> old process exit'), 200);
+  // A handoff whose lines were not both found is left out, not counted as zero.
+  assert.equal(handoffPhases([{ ...record, donorLine: undefined }]).length, 0);
+
+  const split = latencyByWindow({ startNs: [Number(ms(900)), Number(ms(1199)), Number(ms(1300)), Number(ms(995))], latencyMs: [1, 2, 3, 10] },
+    [record]);
+  assert.deepEqual([split.inside.requests, split.outside.requests], [2, 2]);
+  assert.equal(split.inside.max, 10);
+  assert.equal(split.outside.max, 3);
 });

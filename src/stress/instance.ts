@@ -58,7 +58,8 @@ export class Instance {
     this.unreaped = options.unreaped === true;
     // JSON: each tick carries the time it was logged at, not when this busy
     // process got round to reading it.
-    const command = [...(options.prefix ?? []), process.execPath, MAIN, '--log-format', 'json', ...args];
+    // node's own options too (the installed wrapper's --max-semi-space-size=…): run as deployed.
+    const command = [...(options.prefix ?? []), process.execPath, ...process.execArgv, MAIN, '--log-format', 'json', ...args];
     const [file, ...words] = this.unreaped ? ['sh', '-c', '"$@" & exec sleep 86400', 'sh', ...command] : command;
     this.child = spawn(file!, words, {
       stdio: ['ignore', 'pipe', 'inherit'], env: childEnv,

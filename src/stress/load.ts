@@ -3,6 +3,7 @@
 // Every request is accounted for: answered, refused ("error: handing off,
 // retry": the server asks for it to be sent again), or failed, by kind.
 import net from 'node:net';
+import type { RequestTimes } from './handoff-phases';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Written values are this far apart: far more than ticks add between two writes. */
@@ -21,6 +22,8 @@ export interface LoadResult {
   writes: Array<{ value: bigint; previous: bigint; at: number }>;
   /** Every value a client tried to set, acknowledged or not. */
   attempted: Set<bigint>;
+  /** Each answered request: when it began (its connect, for a fresh connection) and how long its answer took. */
+  times: RequestTimes;
 }
 
 export class Load {
@@ -28,11 +31,15 @@ export class Load {
   private readonly tasks: Array<Promise<void>> = [];
   readonly result: LoadResult = {
     answered: 0, retried: 0, failures: new Map(), failureSamples: [], failureTimes: [], writes: [], attempted: new Set(),
+    times: { startNs: [], latencyMs: [] },
   };
   private nextValue = 1_000_000_000_000n;
 
-  /** Client i: persistent when i is even, a fresh connection per request when odd; i % 4 >= 2 writes. */
-  constructor(private readonly socketPath: string, clients: number) {
+  /**
+   * Client i: persistent when i is even, a fresh connection per request when
+   * odd; i % 4 >= 2 writes. `recordTimes`: keep each answer's timing (result.times).
+   */
+  constructor(private readonly socketPath: string, clients: number, private readonly recordTimes = false) {
     for (let i = 0; i < clients; i++) {
       const writer = i % 4 >= 2;
       this.tasks.push(i % 2 === 0 ? this.persistent(writer) : this.fresh(writer));
@@ -63,11 +70,15 @@ export class Load {
     return { line: `set_counter ${value}`, value };
   }
 
-  private account(reply: string, value: bigint | undefined): void {
+  private account(reply: string, value: bigint | undefined, startedNs: bigint): void {
     if (reply === 'error: handing off, retry' || reply === 'error: stopping, retry') {
       this.result.retried++;
     } else if (value === undefined ? /^-?\d+$/.test(reply) : /^previous value -?\d+$/.test(reply)) {
       this.result.answered++;
+      if (this.recordTimes) {
+        this.result.times.startNs.push(Number(startedNs));
+        this.result.times.latencyMs.push(Number(process.hrtime.bigint() - startedNs) / 1e6);
+      }
       if (value !== undefined) this.result.writes.push({ value, previous: BigInt(reply.slice(15)), at: Date.now() });
     } else {
       this.fail('bad reply', JSON.stringify(reply));
@@ -83,10 +94,11 @@ export class Load {
   private async fresh(writer: boolean): Promise<void> {
     while (this.running) {
       const { line, value } = this.command(writer);
+      const started = process.hrtime.bigint();
       try {
         const connection = await Connection.open(this.socketPath);
         try {
-          this.account(await connection.ask(line), value);
+          this.account(await connection.ask(line), value, started);
         } finally {
           connection.close();
         }
@@ -100,11 +112,12 @@ export class Load {
     let connection: Connection | undefined;
     while (this.running) {
       const { line, value } = this.command(writer);
+      const started = process.hrtime.bigint();
       try {
         // A connection the server ended between two requests lost nothing: reconnect.
         if (connection?.broken) connection = undefined;
         connection ??= await Connection.open(this.socketPath);
-        this.account(await connection.ask(line), value);
+        this.account(await connection.ask(line), value, started);
       } catch (error) {
         this.fail(classify(error), (error as Error).message);
         connection?.close();

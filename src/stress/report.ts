@@ -1,5 +1,6 @@
 // What a stress run measured, and which of it breaks a guarantee.
 import type { ProcessSample, Tick } from './instance';
+import { type HandoffRecord, type PhaseFigures, type WindowLatency, handoffPhases, latencyByWindow } from './handoff-phases';
 import { type LoadResult, WRITE_SPACING } from './load';
 
 export interface RunData {
@@ -14,6 +15,8 @@ export interface RunData {
   oldExits: Array<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Successor exec -> old process exit, per handoff, in ms. */
   latenciesMs: number[];
+  /** Each handoff's window and its processes' timing lines. */
+  handoffRecords: HandoffRecord[];
   /** A fresh instance and the last one, both idle (no client connected). */
   fresh: ProcessSample;
   last: ProcessSample;
@@ -32,6 +35,10 @@ export interface Report {
   threads: { fresh: number; last: number };
   rssKiB: { fresh: number; last: number };
   handoffLatencyMs: { p50: number; p99: number; max: number };
+  /** Where the time of successor exec -> old process exit goes (see handoff-phases.ts). */
+  handoffPhasesMs: PhaseFigures[];
+  /** Answered requests that overlapped a handoff window, and the others. */
+  requestLatencyMs: { inside: WindowLatency; outside: WindowLatency };
   violations: string[];
 }
 
@@ -103,9 +110,13 @@ export function analyse(data: RunData): Report {
     threads: { fresh: data.fresh.threads, last: data.last.threads },
     rssKiB: { fresh: data.fresh.rssKiB, last: data.last.rssKiB },
     handoffLatencyMs: { p50: percentile(0.5), p99: percentile(0.99), max: sorted[sorted.length - 1] ?? 0 },
+    handoffPhasesMs: handoffPhases(data.handoffRecords),
+    requestLatencyMs: latencyByWindow(data.load.times, data.handoffRecords),
     violations,
   };
 }
+
+const fixed = (ms: number): string => ms.toFixed(1).padStart(9);
 
 const toMs = (ns: bigint): number => Math.round(Number(ns) / 1e4) / 100;
 
@@ -134,9 +145,19 @@ export function formatReport(report: Report): string {
     ['RSS fresh / last', `${(report.rssKiB.fresh / 1024).toFixed(1)} / ${(report.rssKiB.last / 1024).toFixed(1)} MiB`],
     ['handoff latency p50 / p99 / max', `${report.handoffLatencyMs.p50.toFixed(1)} / ${report.handoffLatencyMs.p99.toFixed(1)} / ` +
       `${report.handoffLatencyMs.max.toFixed(1)} ms (successor exec -> old exit)`],
+    ...(['inside', 'outside'] as const).map((where): [string, string] => {
+      const l = report.requestLatencyMs[where];
+      return [`request latency ${where} handoffs`, `p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms (${l.requests} requests)`];
+    }),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`);
+  if (report.handoffPhasesMs.length > 0) {
+    lines.push('  where a handoff\'s time goes (ms)                                   p50      p99      max');
+    for (const { phase, p50, p99, max } of report.handoffPhasesMs) {
+      lines.push(`    ${phase.padEnd(66)}${fixed(p50)}${fixed(p99)}${fixed(max)}`);
+    }
+  }
   for (const sample of [...report.requests.failureSamples, ...report.ticks.samples]) lines.push(`    ${sample}`);
   lines.push(report.violations.length === 0 ? 'stress: OK, no violation' : `stress: VIOLATIONS: ${report.violations.join('; ')}`);
   return lines.join('\n');

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BUNDLED } from '../ipc/bundled';
 import { chaos } from './chaos';
+import type { HandoffRecord } from './handoff-phases';
 import { Instance } from './instance';
 import { Load } from './load';
 import { PathPoller } from './path-poller';
@@ -21,6 +22,8 @@ interface Options {
   timerDelayMs: number;
   killAt?: 'before-request' | 'after-receive';
   killEvery: number;
+  /** Between two handoffs, so that requests outside handoff windows are measured too. */
+  pause: number;
   json?: string;
 }
 
@@ -44,12 +47,13 @@ export async function stress(options: Options): Promise<number> {
   await sleep(200);
   const fresh = first.sample();
   const poller = new PathPoller(socketPath);
-  const load = new Load(socketPath, options.clients);
+  const load = new Load(socketPath, options.clients, true);
   await sleep(200);
 
   const instances = [first];
   const oldExits: Array<{ code: number | null; signal: NodeJS.Signals | null }> = [];
   const latenciesMs: number[] = [];
+  const handoffRecords: HandoffRecord[] = [];
   let kills = 0;
   let error: Error | undefined;
   try {
@@ -63,8 +67,14 @@ export async function stress(options: Options): Promise<number> {
       await next.waitForLine(/^Took over from pid /);
       oldExits.push(await current.exited);
       latenciesMs.push(Number(current.exitedAt! - next.startedAt) / 1e6);
+      handoffRecords.push({
+        successorLine: next.lines.find((l) => l.startsWith('Handoff timing (ms since this process started)')),
+        donorLine: current.lines.find((l) => l.startsWith('Handoff timing (ms since the request)')),
+        startedAtNs: next.startedAt, oldExitedAtNs: current.exitedAt!,
+      });
       instances.push(next);
       progress.update(i + 1, load.requests, load.failed);
+      if (options.pause > 0) await sleep(options.pause);
     }
   } catch (caught) {
     error = caught as Error;
@@ -83,7 +93,7 @@ export async function stress(options: Options): Promise<number> {
   const report = analyse({
     handoffs: options.handoffs, kills, timerDelayMs: options.timerDelayMs,
     ticksByProcess: instances.map((i) => i.ticks), load: result,
-    pathPolls: poller.polls, pathMissing: poller.missing, oldExits, latenciesMs, fresh, last: lastSample,
+    pathPolls: poller.polls, pathMissing: poller.missing, oldExits, latenciesMs, handoffRecords, fresh, last: lastSample,
   });
   if (error !== undefined) report.violations.push(`the run stopped: ${error.message}`);
   process.stdout.write(`${formatReport(report)}\n`);
@@ -140,6 +150,8 @@ export async function main(args: readonly string[]): Promise<void> {
     .addOption(new Option('--kill-at <phase>', 'SIGKILL a successor at this phase of its takeover')
       .choices(['before-request', 'after-receive']))
     .option('--kill-every <k>', 'with --kill-at: every k-th handoff', positive(1_000_000), 10)
+    .option('--pause <ms>', 'wait this long after each handoff (requests outside handoffs are measured too)',
+      (text: string) => (text === '0' ? 0 : positive(600_000)(text)), 0)
     .option('--json <file>', 'also write the report as JSON')
     .option('--chaos <faults>', 'instead of chained handoffs: a fault campaign of this many faults at random '
       + 'moments (signals to donors and successors, zombies, foreign predecessors, hostile clients, EMFILE, '

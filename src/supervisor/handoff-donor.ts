@@ -30,6 +30,7 @@ import { COMMIT, formatAbortRecord, formatConnectionRecord, formatEndRecord, for
 import type { Connection } from './connection';
 import { injectFault } from './faults';
 import type { Server } from './server';
+import { Timeline } from './timeline';
 
 /** How long connections get to write their pending replies before they are handed over (before the freeze). */
 const SETTLE_TIMEOUT_MS = 500;
@@ -57,7 +58,8 @@ export interface DonorOptions {
 }
 
 export type Donation =
-  | { outcome: 'committed'; captured: bigint; connections: number }
+  /** `timeline`: the handoff's moments so far, for the process's last lines. */
+  | { outcome: 'committed'; captured: bigint; connections: number; timeline: Timeline }
   /** Nothing was taken: the request was answered with an error. */
   | { outcome: 'refused'; why: string }
   | { outcome: 'rolled-back'; why: string };
@@ -80,9 +82,12 @@ export class HandoffDonor {
    */
   async donate(requester: Connection, form: 'seed' | 'extended', afterCommit?: () => string): Promise<Donation> {
     const { server, state, log, socketPath } = this.options;
+    const timeline = Timeline.fromNow();
     // Slow steps first, while clients are served and the counter ticks.
     if (form === 'extended') await server.settle(SETTLE_TIMEOUT_MS);
+    timeline.mark('settled');
     await this.awayFromTheNextTick();
+    timeline.mark('past the tick');
     // A copy of the listening socket for the successor (and for a rollback):
     // if the descriptor table is full, refuse now, with nothing taken yet.
     let listenFd: number;
@@ -98,12 +103,14 @@ export class HandoffDonor {
     const nextDeadlineNs = state.nextDeadline();
     server.setCapturedValue(captured);
     server.stopAccepting();
+    timeline.mark('frozen');
     const taken: Taken = { requester, captured, listenFd, detached: [] };
     await injectFault('donor-frozen', log, this.options.flushLog);
     const deadline = Date.now() + this.options.timeoutMs;
     log.notice(`Passing file descriptor for ${socketPath} to other process`);
     // In the journal, this process's last tick comes before the successor's first.
     await this.options.flushLog(Math.min(FLUSH_LOG_MS, this.options.timeoutMs / 4));
+    timeline.mark('log flushed');
     try {
       // The NUL byte must not overtake replies still queued on this connection.
       await requester.flushed(deadline - Date.now());
@@ -112,7 +119,8 @@ export class HandoffDonor {
         addon.close(listenFd);
         log.notice('Returning counter to client and terminating the process');
         requester.release(formatCounter(captured));
-        return { outcome: 'committed', captured, connections: 0 };
+        timeline.mark('sent');
+        return { outcome: 'committed', captured, connections: 0, timeline };
       }
       await this.send(requester, record(formatStateRecord({
         counter: captured, nextDeadlineNs, periodNs: this.options.periodNs, pid: process.pid,
@@ -130,9 +138,11 @@ export class HandoffDonor {
     } catch (error) {
       return this.rollBack(taken, describe(error));
     }
+    timeline.mark('sent');
     await injectFault('donor-sent', log, this.options.flushLog);
     const verdict = await this.verdict(requester, deadline);
     if (verdict !== COMMIT) return this.rollBack(taken, verdict);
+    timeline.mark('committed');
     // The successor serves: this process's copies go.
     for (const { connection } of taken.detached) connection.socket.destroy();
     addon.close(listenFd);
@@ -140,7 +150,7 @@ export class HandoffDonor {
     if (last !== undefined) requester.socket.end(last);
     else requester.socket.destroy();
     log.notice('Returning counter to client and terminating the process');
-    return { outcome: 'committed', captured, connections: taken.detached.length };
+    return { outcome: 'committed', captured, connections: taken.detached.length, timeline };
   }
 
   /**

@@ -57,6 +57,7 @@ import type { StateSaver } from './state-saver';
 import type { StatusReporter } from './status-reporter';
 import { HandoffError, NoPredecessorError, type Takeover, takeOver } from './takeover';
 import type { TickerSupervisor } from './ticker-supervisor';
+import type { Timeline } from './timeline';
 
 /** How long a fresh start serves clients before it loads the ticker thread. */
 const TICKER_START_DELAY_MS = 10;
@@ -90,6 +91,8 @@ export interface Parts {
   reporter: StatusReporter | undefined;
   /** What systemd's fd store handed back to this process (fd-store.ts). */
   inherited: Inherited;
+  /** This process's moments since its start (node ready, modules loaded), for a takeover's timing line. */
+  startTimeline: Timeline;
 }
 
 interface HandoffRequest {
@@ -112,6 +115,8 @@ export class Lifecycle {
   private generation = 0;
   /** The state page (state-page.ts): the counter's mirror and the log queue. */
   private page: Page | undefined;
+  /** A committed donation's moments, completed by the process's end. */
+  private donorTimeline: Timeline | undefined;
 
   constructor(private readonly parts: Parts) {
     parts.server.onHandoffRequest = (connection, form) => this.onRequest(connection, { form });
@@ -209,10 +214,11 @@ export class Lifecycle {
    * this process can go on at once.
    */
   private async takeOver(socketPath: string): Promise<'serving' | 'fresh' | number> {
-    const { config, log, ticker } = this.parts;
+    const { config, log, ticker, startTimeline } = this.parts;
     this.phase = 'taking-over';
     this.usePage(this.newPage(0n, 0n));
     await ticker.load();
+    startTimeline.mark('ticker ready');
     if (this.stopSignal !== undefined) return this.stoppedBeforeServing();
     log.notice(`Reading starting position and taking ownership of socket ${socketPath}`);
     await injectFault('before-request', log, this.flushLog);
@@ -220,7 +226,7 @@ export class Lifecycle {
     try {
       received = takeOver({
         socketPath, timeoutMs: config.handoffTimeoutMs, periodNs: config.periodNs, allowedUids: config.handoffAllowedUids,
-        keepControl: config.reloadOf !== undefined,
+        keepControl: config.reloadOf !== undefined, mark: (moment) => startTimeline.mark(moment),
       });
     } catch (error) {
       if (!(error instanceof NoPredecessorError) || config.takeoverRequired) throw error;
@@ -241,6 +247,7 @@ export class Lifecycle {
       return 0;
     }
     if (!received.commit()) throw new HandoffError('the predecessor took its socket back before this process could commit');
+    startTimeline.mark('committed');
     await injectFault('after-commit', log, this.flushLog);
     await this.serveReceived(received);
     return 'serving';
@@ -255,12 +262,14 @@ export class Lifecycle {
     server.serve(received.listenFd);
     this.parts.authorization?.readOwner();
     for (const { fd, unread } of received.connections) server.adopt(fd, unread);
+    this.parts.startTimeline.mark('serving');
     const from = received.sender?.pid ?? received.state?.pid;
     if (received.state !== undefined) {
       this.generation = received.state.generation;
       log.info(`Took over from pid ${received.state.pid} at counter ${received.counter} ` +
         `with ${received.connections.length} client connections (handoff #${this.generation}` +
         `${received.partial ? ', partial: the predecessor died during it' : ''})`);
+      log.info(`Handoff timing (ms since this process started): ${this.parts.startTimeline.format()}`);
       if (received.state.periodNs !== config.periodNs) {
         log.notice(`The tick period changes at this handoff: ${Number(received.state.periodNs) / 1e6} ms ` +
           `(pid ${received.state.pid}) -> ${config.timerDelayMs} ms`);
@@ -439,6 +448,7 @@ export class Lifecycle {
     const donation = await donor.donate(request.connection, request.form, afterCommit);
     if (donation.outcome === 'committed') {
       this.phase = 'handed-off';
+      this.donorTimeline = donation.timeline;
       log.info(`Handed over counter ${donation.captured} and ${donation.connections} client connections`);
       return true;
     }
@@ -530,9 +540,13 @@ export class Lifecycle {
   }
 
   private async finish(why: string): Promise<void> {
+    const timeline = this.donorTimeline;
     await this.parts.server.drain(DRAIN_GRACE_MS, DRAIN_TIMEOUT_MS);
+    timeline?.mark('drained');
     await this.parts.ticker.stop();
+    timeline?.mark('ticker stopped');
     this.parts.log.info(why);
+    if (timeline !== undefined) this.parts.log.info(`Handoff timing (ms since the request): ${timeline.format()}`);
     // Every line queued goes out before the process does (bounded: a reader that never reads loses them).
     await this.parts.writer.flush(LOG_FLUSH_TIMEOUT_MS);
   }

@@ -22,6 +22,7 @@ import { StateFile } from './state-file';
 import { StateSaver } from './state-saver';
 import { StatusReporter, detectRole } from './status-reporter';
 import { TickerSupervisor } from './ticker-supervisor';
+import { Timeline } from './timeline';
 
 // Node 20 opens its inspector (a debugger on 127.0.0.1:9229: code execution
 // for any local user who reaches the port) on SIGUSR1, from a handler of its
@@ -34,6 +35,8 @@ addon.ignoreSignal(os.constants.signals.SIGUSR1);
 const { version } = require('../../../package.json') as { version: string };
 
 async function main(): Promise<void> {
+  const startTimeline = Timeline.sinceProcessStart();
+  startTimeline.mark('modules loaded');
   if (process.argv[2] === 'stress') {
     // The stress tool ships with the service; it is loaded only when asked for.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logFormat, (text) => writer.write(text));
   let status: number;
   try {
-    status = await run(config, log, writer);
+    status = await run(config, log, writer, startTimeline);
   } catch (error) {
     if (!(error instanceof StartupError || error instanceof HandoffError)) throw error;
     log.error(error.message);
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
   process.exit(status);
 }
 
-async function run(config: Config, log: Logger, writer: LogWriter): Promise<number> {
+async function run(config: Config, log: Logger, writer: LogWriter, startTimeline: Timeline): Promise<number> {
   const state = new SharedState();
   const ticker = new TickerSupervisor(state,
     { periodNs: config.periodNs, spinNs: config.spinNs, logFormat: config.logFormat }, log);
@@ -80,7 +83,7 @@ async function run(config: Config, log: Logger, writer: LogWriter): Promise<numb
     flushLog: (timeoutMs) => writer.flush(timeoutMs),
   });
   lifecycle = new Lifecycle({
-    config, log, state, ticker, server, donor, stateFile, notifier, reporter, inherited, writer,
+    config, log, state, ticker, server, donor, stateFile, notifier, reporter, inherited, writer, startTimeline,
     authorization: config.socketPath === undefined ? undefined
       : new HandoffAuthorization(config.socketPath, config.handoffAllowedUids),
     saver: new StateSaver(stateFile, state, config.stateSaveIntervalMs, log),

@@ -49,6 +49,8 @@ export interface TakeoverOptions {
   allowedUids: readonly number[];
   /** Keep the connection open after the commit (Takeover.control): a reload's donor says more on it. */
   keepControl?: boolean;
+  /** Called at the handoff's moments ("asked", "answered", "received"), for the log's timing line. */
+  mark?: (moment: string) => void;
 }
 
 export interface Takeover {
@@ -130,6 +132,7 @@ class Session {
   run(): Takeover {
     this.checkUid(addon.peerCredentials(this.control).uid, 'the listening socket was created by');
     this.send(`${EXTENDED_REQUEST}\n`);
+    this.options.mark?.('asked');
     // A server that closes without a word has died (it sent nothing, so it
     // gave nothing away): as if nobody answered. A live one would still be
     // found by the fresh start's probe, which then refuses to replace it.
@@ -142,6 +145,7 @@ class Session {
       first = this.next();
       if (first === 'eof') throw silent;
     }
+    this.options.mark?.('answered');
     const sender = this.reader.sender;
     if (sender !== undefined) {
       this.checkUid(sender.uid, 'the records were sent by');
@@ -191,6 +195,7 @@ class Session {
     }
     // What arrived after the last complete record (a descriptor without its line) is not ours to serve.
     this.reader.closeUnclaimed();
+    this.options.mark?.('received');
     return this.result(listenFd, state.counter, state, connections, partial, sender);
   }
 
