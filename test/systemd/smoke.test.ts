@@ -4,7 +4,8 @@
 // with no initrd instance: it serves get_counter, the unit is active, and its
 // tick lines reach `journalctl -u early-service`.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe } from 'node:test';
+import { test } from '../harness';
 import { harnessUnavailable, type Debian, type ProbeSummary, runScenario, SYSTEMD_OF } from './harness';
 
 for (const debian of [12, 13] as Debian[]) {
