@@ -4,8 +4,12 @@
 # EARLY_SERVICE_FAULT=ticker-hang and a short WatchdogSec=: SIGUSR2 to the
 # main process hangs its ticker thread, its WATCHDOG=1 pings stop, systemd
 # aborts it (SIGABRT) and Restart= starts a new process, which resumes from
-# the fd store. events.txt: "restart|watchdog i old new ms rc". The host's
-# test (test/systemd/restart.test.ts) asserts.
+# the fd store. Last, a reload and then a restart: the process that became
+# main through the reload must be stopped like any other (SIGTERM, its final
+# save, exit 0), not SIGKILLed at once as an "alien" main process
+# (docs/SYSTEMD-FACTS.md, 5). events.txt: "restart|watchdog|reload|
+# restart-after-reload i old new ms rc". The host's test
+# (test/systemd/restart.test.ts) asserts.
 set -u
 . /usr/lib/es-systemd-test/lib.sh
 u=$ES_UNIT
@@ -35,7 +39,15 @@ for i in $(seq 1 "$watchdogs"); do
   echo "watchdog $i $old $(es_prop $u MainPID) $(($(es_ms) - t0)) $rc" >> "$ES_RESULTS/events.txt"
   sleep 0.5
 done
-sleep 0.5
+for kind in reload restart-after-reload; do
+  old=$(es_prop $u MainPID)
+  t0=$(es_ms)
+  rc=0
+  timeout 120 systemctl "${kind%-after-reload}" $u || rc=$?
+  es_wait_new_main $u "$old" 30 || echo "$kind: no new main process" >&2
+  echo "$kind 1 $old $(es_prop $u MainPID) $(($(es_ms) - t0)) $rc" >> "$ES_RESULTS/events.txt"
+  sleep 0.5
+done
 es_load_stop
 es_fact restarts "$restarts"
 es_fact watchdogs "$watchdogs"
