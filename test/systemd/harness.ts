@@ -79,8 +79,13 @@ function readEnvFile(file: string): Record<string, string> {
   return values;
 }
 
+/** The harness's cache (bases, runs, builds): ES_SYSTEMD_CACHE, or one under the temporary directory. */
+export function harnessCacheDir(): string {
+  return process.env.ES_SYSTEMD_CACHE ?? path.join(os.tmpdir(), 'early-service-systemd-test');
+}
+
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioRun> {
-  const cacheDir = process.env.ES_SYSTEMD_CACHE ?? path.join(os.tmpdir(), 'early-service-systemd-test');
+  const cacheDir = harnessCacheDir();
   fs.mkdirSync(path.join(cacheDir, 'runs'), { recursive: true });
   const out = options.out ?? fs.mkdtempSync(path.join(cacheDir, 'runs', `${options.debian}-${path.basename(options.scenario, '.sh')}-`));
   const args = [BOOT_SH, '--debian', String(options.debian), '--out', out, '--scenario', options.scenario,

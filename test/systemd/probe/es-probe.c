@@ -14,12 +14,20 @@
  *   -d, --duration SEC       stop after this long (default: until SIGTERM/SIGINT)
  *   -o, --summary FILE       the JSON summary (rewritten every 200 ms and at exit; default: stdout at exit)
  *   -t, --timeout-ms MS      a request unanswered this long fails as "timeout" (default 10000)
+ *   -l, --writes-log FILE    every write's outcome, in the writes' order, one line each:
+ *                              VALUE acked PREVIOUS   the server set VALUE; the counter was PREVIOUS
+ *                              VALUE retry            "retry" reply: not applied
+ *                              VALUE unsent KIND      connect or send failed: never reached the server
+ *                              VALUE unknown KIND     sent, then the connection failed: applied or not
+ *                            (test/systemd/tick-lines.ts checks the journal's tick lines against it)
  *
  * Every request ends as exactly one of: answered, retried (the server said
  * "error: handing off, retry": nothing changed, sending it again is safe), or
  * failed with a kind: ECONNREFUSED, ENOENT, EAGAIN (connect: backlog full),
  * ECONNRESET, EPIPE (send), closed (the server closed without replying),
- * timeout, bad-reply, other. A connect is non-blocking: on a UNIX socket it
+ * timeout, bad-reply, other. Both "retry" replies count as retried: "error:
+ * handing off, retry" (during a handoff) and "error: stopping, retry" (a
+ * write to a stopping server); neither changed anything. A connect is non-blocking: on a UNIX socket it
  * succeeds as soon as the connection is queued in the listener's backlog, so
  * a client during a restart gap with the socket kept open (the fd store) is
  * not refused; it waits for its reply.
@@ -84,6 +92,7 @@ static struct client clients[MAX_CLIENTS];
 static int nclients = 1, nwriters = 0;
 static const char *socket_path = "/run/early-service/early-service.sock";
 static const char *summary_path;
+static FILE *writes_log;
 static int64_t interval_us = 2000, timeout_us = 10000000, duration_us = -1;
 static volatile sig_atomic_t stop_requested;
 
@@ -136,7 +145,14 @@ static void finish_request(struct client *c, int64_t now) {
     if (!c->persistent) close_client(c);
 }
 
+/* A writer's request ended: its line in the writes log. */
+static void log_write(struct client *c, const char *outcome, const char *detail) {
+    if (writes_log && c->writer) fprintf(writes_log, "%lld %s %s\n", c->value, outcome, detail);
+}
+
 static void fail(struct client *c, enum kind k, int64_t now) {
+    /* Failed while WAITING: the line was sent; otherwise it never left this process. */
+    log_write(c, c->state == WAITING ? "unknown" : "unsent", kind_name[k]);
     s.failed++;
     s.by_kind[k]++;
     if (!s.first_failure_us) s.first_failure_us = now;
@@ -174,12 +190,24 @@ static int write_in_flight(void) {
     return 0;
 }
 
+static int any_waiting(void) {
+    for (int i = 0; i < nclients; i++)
+        if (clients[i].state == WAITING) return 1;
+    return 0;
+}
+
 static void send_request(struct client *c, int64_t now) {
     /* One write in flight at a time, across all clients: then the writes
      * have one order, the server's, and every reply has one right floor. */
     if (c->writer && write_in_flight()) { c->next_us = now + 100; return; }
     s.attempts++;
     c->got = 0;
+    if (c->writer) {
+        /* Numbered before the connect: a write that fails there is logged under its own value. */
+        c->value = next_write_value;
+        next_write_value += WRITE_SPACING;
+        s.writes_attempted++;
+    }
     if (c->fd < 0) {
         c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (c->fd < 0) { fail(c, K_OTHER, now); return; }
@@ -190,9 +218,6 @@ static void send_request(struct client *c, int64_t now) {
     char line[64];
     int n;
     if (c->writer) {
-        c->value = next_write_value;
-        next_write_value += WRITE_SPACING;
-        s.writes_attempted++;
         n = snprintf(line, sizeof line, "set_counter %lld\n", c->value);
     } else {
         n = snprintf(line, sizeof line, "get_counter\n");
@@ -214,8 +239,9 @@ static void record_latency(int64_t latency, int64_t at) {
 static void on_reply(struct client *c, const char *line, int64_t now) {
     long long v;
     char *end;
-    if (strcmp(line, "error: handing off, retry") == 0) {
+    if (strcmp(line, "error: handing off, retry") == 0 || strcmp(line, "error: stopping, retry") == 0) {
         s.retried++;
+        log_write(c, "retry", line[7] == 'h' ? "handing-off" : "stopping");
         finish_request(c, now);
         return;
     }
@@ -227,6 +253,11 @@ static void on_reply(struct client *c, const char *line, int64_t now) {
     s.answered++;
     record_latency(now - c->sent_us, c->sent_us);
     saw_value(v, c->floor, now);
+    if (c->writer) {
+        char previous[32];
+        snprintf(previous, sizeof previous, "%lld", v);
+        log_write(c, "acked", previous);
+    }
     if (c->writer && s.writes_acked < MAX_WRITES) {
         acked[s.writes_acked++] = c->value;
         /* Reads after this one are checked against the written value too. */
@@ -313,6 +344,7 @@ static void write_summary(int final) {
         latency_quantile(0.99), (long long)s.max_latency_us, (long long)s.max_latency_at_us);
 #undef OUT
     if (n >= sizeof buf) n = sizeof buf - 1;
+    if (writes_log) fflush(writes_log);
     if (!summary_path) {
         if (final) fwrite(buf, 1, n, stdout);
         return;
@@ -354,7 +386,7 @@ static char *ask_once(const char *line, char *reply, size_t size) {
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
 static void usage(void) {
-    fprintf(stderr, "usage: es-probe [-s PATH] [-c N] [-m persistent|fresh|mixed] [-i MS] [-w N] [-d SEC] [-o FILE] [-t MS]\n"
+    fprintf(stderr, "usage: es-probe [-s PATH] [-c N] [-m persistent|fresh|mixed] [-i MS] [-w N] [-d SEC] [-o FILE] [-t MS] [-l FILE]\n"
                     "       es-probe [-s PATH] --once LINE\n");
     exit(2);
 }
@@ -363,11 +395,11 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"socket", 1, 0, 's'}, {"clients", 1, 0, 'c'}, {"mode", 1, 0, 'm'}, {"interval-ms", 1, 0, 'i'},
         {"writers", 1, 0, 'w'}, {"duration", 1, 0, 'd'}, {"summary", 1, 0, 'o'}, {"timeout-ms", 1, 0, 't'},
-        {"once", 1, 0, 'O'}, {0, 0, 0, 0},
+        {"once", 1, 0, 'O'}, {"writes-log", 1, 0, 'l'}, {0, 0, 0, 0},
     };
-    const char *mode = "mixed", *once = NULL;
+    const char *mode = "mixed", *once = NULL, *writes_log_path = NULL;
     int opt;
-    while ((opt = getopt_long(argc, argv, "s:c:m:i:w:d:o:t:", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:c:m:i:w:d:o:t:l:", opts, NULL)) != -1) {
         switch (opt) {
         case 's': socket_path = optarg; break;
         case 'c': nclients = atoi(optarg); break;
@@ -378,6 +410,7 @@ int main(int argc, char **argv) {
         case 'o': summary_path = optarg; break;
         case 't': timeout_us = (int64_t)(atof(optarg) * 1000); break;
         case 'O': once = optarg; break;
+        case 'l': writes_log_path = optarg; break;
         default: usage();
         }
     }
@@ -391,6 +424,10 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    if (writes_log_path && !(writes_log = fopen(writes_log_path, "w"))) {
+        fprintf(stderr, "es-probe: %s: %s\n", writes_log_path, strerror(errno));
+        return 1;
+    }
     acked = calloc(MAX_WRITES, sizeof *acked);
     seen_bases = calloc(MAX_SEEN, sizeof *seen_bases);
     if (!acked || !seen_bases) return 1;
@@ -437,9 +474,31 @@ int main(int argc, char **argv) {
             next_summary = now + 200000;
         }
     }
+    /* The requests in flight get their replies (up to 2 s; no new ones are sent), so that
+     * every write's outcome is known. */
+    for (int64_t until = now_us() + 2000000;;) {
+        int n = 0;
+        int64_t now = now_us();
+        for (int i = 0; i < nclients; i++) {
+            struct client *c = &clients[i];
+            if (c->state == WAITING && now - c->sent_us >= timeout_us) fail(c, K_TIMEOUT, now);
+            pfd[n].fd = c->state == WAITING ? c->fd : -1;
+            pfd[n].events = POLLIN;
+            pfd[n].revents = 0;
+            n++;
+        }
+        if (!any_waiting()) break;
+        if (now >= until) break;
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = 10000000 };
+        if (ppoll(pfd, nclients, &ts, NULL) > 0) {
+            now = now_us();
+            for (int i = 0; i < nclients; i++)
+                if (pfd[i].revents && clients[i].state == WAITING) on_readable(&clients[i], now);
+        }
+    }
     /* Requests still in flight are not counted as failed: the run ended, not the server. */
     for (int i = 0; i < nclients; i++) {
-        if (clients[i].state == WAITING) s.attempts--;
+        if (clients[i].state == WAITING) { s.attempts--; log_write(&clients[i], "unknown", "in-flight-at-end"); }
         close_client(&clients[i]);
     }
     s.ended_us = now_us();

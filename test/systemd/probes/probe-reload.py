@@ -3,12 +3,13 @@
 # main process for a reload and WAITS for its outcome; exit 0 on "ok", 1 on
 # "fail", 2 when the main process ended the connection without an answer.
 #
-#   probe-reload.py NAME [VARIANT] [external]
+#   probe-reload.py NAME [VARIANT] [HOW]
 #
 # VARIANT defaults to the contents of /run/probe/NAME.variant (or "barrier"),
-# so a scenario can change it without a daemon-reload. "external" (also read
-# from /run/probe/NAME.how): this command starts the successor itself (in the
-# reload's process tree) instead of the main process forking it.
+# so a scenario can change it without a daemon-reload. HOW (also read from
+# /run/probe/NAME.how; default main-forks): "external": this command starts
+# the successor itself (in the reload's process tree); "main-forks", or
+# "main-orphans": the main process starts it (probe-svc.py).
 import os
 import socket
 import subprocess
@@ -29,7 +30,7 @@ with open('/es-results/events.log', 'a') as f:
     f.write(f'{time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000} {name} pid={os.getpid()} reload-command variant={variant} how={how} notify_socket_in_env={"NOTIFY_SOCKET" in os.environ} watchdog_usec_in_env={"WATCHDOG_USEC" in os.environ}\n')
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(f'/run/probe/{name}.control')
-s.sendall(f'reload {variant} {"external" if how == "external" else ""}\n'.encode())
+s.sendall(f'reload {variant} {how}\n'.encode())
 if how == 'external':
     here = os.path.dirname(os.path.abspath(__file__))
     subprocess.Popen([sys.executable, f'{here}/probe-svc.py', '--successor'], env=dict(os.environ, PROBE_NAME=name))

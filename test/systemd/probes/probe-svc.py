@@ -15,7 +15,7 @@
 #   PROBE_SIGHUP    a reload variant run on SIGHUP (for Type=notify-reload)
 #
 # Control socket /run/probe/NAME.control, one line per connection:
-#   reload VARIANT [external]   VARIANT:
+#   reload VARIANT [HOW]        VARIANT:
 #     barrier         successor; the old main sends MAINPID=<successor>, waits for BARRIER=1, exits 0
 #     barrier-hold    as barrier, 500 ms between the successor's start and MAINPID=
 #     nobarrier       successor; MAINPID=<successor> and exit at once (the race)
@@ -23,9 +23,16 @@
 #     notify-reload-late       RELOADING=1 + MONOTONIC_USEC=, the answer, 300 ms, READY=1
 #     notify-reload-handover   RELOADING=1 + MONOTONIC_USEC=, then as barrier; the successor sends READY=1
 #     fail            nothing happens; the reply is "fail"
-#   "external": the successor is started by the reload command, which
-#   connects with "handover" to get the fds; otherwise the main process forks it.
+#   HOW: "external": the successor is started by the reload command, which
+#   connects with "handover" to get the fds; "main-orphans": the main process
+#   starts it through a child that exits at once (a double fork: the
+#   successor is PID 1's child before MAINPID=); otherwise ("main-forks") the
+#   main process forks it (its own child until it exits).
 #   Reply: "ok <successor pid>" / "ok" / "fail".
+#
+# SIGTERM: the process logs "sigterm", takes the milliseconds in
+# /run/probe/NAME.stop-ms (default 0) to "stop", logs "stopped" and exits 0:
+# whether "stopped" is logged shows whether systemd let it finish.
 #
 # Every step is appended to /es-results/events.log as
 #   <CLOCK_MONOTONIC us> <NAME> pid=<pid> <event> key=value...
@@ -43,6 +50,7 @@ DIR = '/run/probe'
 LISTEN_PATH = f'{DIR}/{NAME}.sock'
 CONTROL_PATH = f'{DIR}/{NAME}.control'
 HANG_FILE = f'{DIR}/{NAME}.hang'
+STOP_MS_FILE = f'{DIR}/{NAME}.stop-ms'
 EVENTS = '/es-results/events.log'
 TICK_S = 0.01
 
@@ -87,6 +95,18 @@ class Notifier:
         ok = bool(p.poll(timeout_s * 1000))
         os.close(r)
         return ok
+
+
+def on_sigterm(*_):
+    """A stop that takes /run/probe/NAME.stop-ms milliseconds, then exit 0."""
+    try:
+        stop_ms = int(open(STOP_MS_FILE).read().strip() or '0')
+    except (FileNotFoundError, ValueError):
+        stop_ms = 0
+    event('sigterm', ppid=os.getppid(), stop_ms=stop_ms)
+    time.sleep(stop_ms / 1000)
+    event('stopped', code=0)
+    os._exit(0)
 
 
 def listen_fds():
@@ -261,7 +281,7 @@ class Service:
             succ_pid = struct.unpack('3i', conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
         else:
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            succ_pid = spawn_successor(self.listener.fileno(), self.state_fd, b.fileno())
+            succ_pid = spawn_successor(self.listener.fileno(), self.state_fd, b.fileno(), orphan=how == 'main-orphans')
             b.close()
             link = a
         event('successor-started', successor=succ_pid)
@@ -285,13 +305,29 @@ class Service:
         os._exit(0)
 
 
-def spawn_successor(listener_fd, state_fd, link_fd):
+def spawn_successor(listener_fd, state_fd, link_fd, orphan=False):
+    """Forks the successor; with orphan, through a child that exits at once (the successor's parent is then PID 1)."""
+    old_main = os.getpid()
+    if orphan:
+        r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        if orphan:
+            os.close(r)
+            grandchild = os.fork()
+            if grandchild != 0:
+                os.write(w, f'{grandchild}\n'.encode())
+                os._exit(0)
+            os.close(w)
         for fd in (listener_fd, state_fd, link_fd):
             os.set_inheritable(fd, True)
-        env = dict(os.environ, PROBE_FDS=f'{listener_fd},{state_fd},{link_fd}', PROBE_OLD_MAIN=str(os.getppid()))
+        env = dict(os.environ, PROBE_FDS=f'{listener_fd},{state_fd},{link_fd}', PROBE_OLD_MAIN=str(old_main))
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), '--successor'], env)
+    if orphan:
+        os.close(w)
+        os.waitpid(pid, 0)
+        pid = int(os.read(r, 32).decode())
+        os.close(r)
     return pid
 
 
@@ -378,6 +414,7 @@ def successor_process():
 
 if __name__ == '__main__':
     os.makedirs(DIR, exist_ok=True)
+    signal.signal(signal.SIGTERM, on_sigterm)
     if sys.argv[1:] == ['--successor']:
         successor_process()
     else:

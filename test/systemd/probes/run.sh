@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-runs the systemd facts probes of docs/SYSTEMD-FACTS.md (as root):
 #
-#   bash test/systemd/probes/run.sh NAME [12|13|all]     NAME: reload, notify-reload, fdstore, ratelimit
+#   bash test/systemd/probes/run.sh NAME [12|13|all]     NAME: reload, notify-reload, fdstore, ratelimit, alien
 #
 # Boots a container per Debian version without the product, with this
 # directory in /usr/lib/es-systemd-test/probes and the probe units in
