@@ -28,6 +28,8 @@ interface Config {
   spinUs?: number;
   /** CPUAffinity= for the service. */
   cpus?: string;
+  /** More [Service] lines. */
+  lines?: string[];
   clients: number;
 }
 
@@ -40,6 +42,9 @@ const ROWS: Config[] = [
   { delayMs: 0.1, realtime: true, spinUs: 100, clients: 8 },
   { delayMs: 0.1, realtime: true, cpus: '0', clients: 8 },
   { delayMs: 0.1, realtime: true, spinUs: 100, cpus: '0', clients: 8 },
+  // A bound on a real-time thread that never blocks (RLIMIT_RTTIME): SIGXCPU, then SIGKILL.
+  { delayMs: 0.1, realtime: true, lines: ['LimitRTTIME=200ms'], clients: 8 },
+  { delayMs: 0.1, realtime: true, spinUs: 100, cpus: '0', lines: ['LimitRTTIME=200ms'], clients: 8 },
 ];
 
 /** es-page's "ticks" summary. */
@@ -56,12 +61,12 @@ function argument(name: string): string | undefined {
 
 function label(c: Config): string {
   return [c.realtime ? 'fifo 20' : 'other (shipped)', c.spinUs !== undefined ? `spin ${c.spinUs} µs` : '',
-    c.cpus !== undefined ? `CPUAffinity=${c.cpus}` : ''].filter(Boolean).join(', ');
+    c.cpus !== undefined ? `CPUAffinity=${c.cpus}` : '', ...(c.lines ?? [])].filter(Boolean).join(', ');
 }
 
 async function measure(debian: Debian, c: Config, seconds: number): Promise<Record<string, string | number>> {
   const args = ['-d', String(c.delayMs), ...(c.spinUs !== undefined ? ['--timer-spin', String(c.spinUs)] : [])];
-  const extra = c.cpus !== undefined ? [`CPUAffinity=${c.cpus}`] : [];
+  const extra = [...(c.cpus !== undefined ? [`CPUAffinity=${c.cpus}`] : []), ...(c.lines ?? [])];
   const dropins = [{ unit: 'early-service.service', file: serviceDropin('70-bench.conf', args, extra) }];
   if (c.realtime) dropins.push({ unit: 'early-service.service', file: REALTIME });
   const run = await runScenario({
