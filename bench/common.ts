@@ -21,8 +21,16 @@ export function tempSocket(): { dir: string; socketPath: string } {
   return { dir, socketPath: path.join(dir, 's.sock') };
 }
 
+/**
+ * Node options for the measured service, from EARLY_SERVICE_BENCH_NODE_ARGS (space-separated), for
+ * trying V8 and allocator settings with any benchmark; none by default.
+ */
+export function serviceNodeArgs(): string[] {
+  return (process.env.EARLY_SERVICE_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+}
+
 export function startService(args: string[], main = MAIN, env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [main, '--log-format', 'journal', ...args],
+  return spawn(process.execPath, [...serviceNodeArgs(), main, '--log-format', 'journal', ...args],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...benchEnv(), ...env } });
 }
 
