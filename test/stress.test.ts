@@ -76,7 +76,7 @@ test('the phases of a handoff add up to its total, on the successor\'s clock; re
   const ms = (value: number): bigint => BigInt(Math.round(value * 1e6));
   const record = {
     successorLine: 'node ready 30.0, modules loaded 45.0, ticker ready 60.0, asked 61.0, answered 80.0, received 81.0, committed 82.0, serving 83.0',
-    donorLine: 'settled 2.0, past the tick 10.0, frozen 10.1, log flushed 11.0, sent 19.5, committed 21.0, drained 121.0, ticker stopped 131.0',
+    donorLine: 'settled 2.0, past the tick 10.0, frozen 10.1, log flushed 11.0, sent 19.5, committed 21.0, ticker stopped 45.0, drained 121.0, ended 131.0',
     startedAtNs: ms(1000), oldExitedAtNs: ms(1000 + 200),
   };
   const phases = new Map(handoffPhases([record]).map((p) => [p.phase, p.p50]));
@@ -85,8 +85,8 @@ test('the phases of a handoff add up to its total, on the successor\'s clock; re
   assert.equal(phases.get('donor: settle connections'), 2);
   assert.equal(phases.get('donor: wait past the next tick'), 8);
   assert.equal(phases.get('commit (donor hears it)'), 1.5);
-  assert.equal(phases.get('donor: drain its clients'), 100);
-  // asked (61) + ticker stopped (131) = 192 of 200 ms: the rest is 8.
+  assert.equal(phases.get('donor: drain its clients and stop its ticker (at once)'), 110);
+  // asked (61) + ended (131) = 192 of 200 ms: the rest is 8.
   assert.equal(phases.get("the rest: exec until node's clock, old process's last lines and exit"), 8);
   assert.equal(phases.get('total: successor exec -> old process exit'), 200);
   // A handoff whose lines were not both found is left out, not counted as zero.

@@ -47,8 +47,7 @@ const PHASES: Array<{ phase: string; from: [Side, string] | 'start'; to: [Side, 
   { phase: 'donor: freeze, flush its log', from: ['donor', 'past the tick'], to: ['donor', 'log flushed'] },
   { phase: 'transfer (records sent)', from: ['donor', 'log flushed'], to: ['donor', 'sent'] },
   { phase: 'commit (donor hears it)', from: ['donor', 'sent'], to: ['donor', 'committed'] },
-  { phase: 'donor: drain its clients', from: ['donor', 'committed'], to: ['donor', 'drained'] },
-  { phase: 'donor: stop its ticker', from: ['donor', 'drained'], to: ['donor', 'ticker stopped'] },
+  { phase: 'donor: drain its clients and stop its ticker (at once)', from: ['donor', 'committed'], to: ['donor', 'ended'] },
 ];
 
 type Side = 'successor' | 'donor';

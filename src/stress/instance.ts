@@ -127,13 +127,11 @@ export class Instance {
   /** Open descriptors, threads and resident memory (KiB), from /proc. */
   sample(): ProcessSample {
     const entries = fs.readdirSync(`/proc/${this.pid}/fd`);
-    let sockets = 0;
     const otherKinds: string[] = [];
     for (const entry of entries) {
       try {
         const target = fs.readlinkSync(`/proc/${this.pid}/fd/${entry}`);
-        if (target.startsWith('socket:')) sockets++;
-        else otherKinds.push(target.replace(/\[[0-9]+\]$/, ''));
+        if (!target.startsWith('socket:')) otherKinds.push(target.replace(/\[[0-9]+\]$/, ''));
       } catch {
         // Closed meanwhile.
       }
@@ -141,6 +139,8 @@ export class Instance {
     const fds = entries.length;
     const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-    return { fds, otherFds: fds - sockets, otherKinds: otherKinds.sort(), threads: field('Threads'), rssKiB: field('VmRSS') };
+    // Counted from what was read: a client's socket closed between readdir and
+    // readlink is neither a socket nor another kind of descriptor.
+    return { fds, otherFds: otherKinds.length, otherKinds: otherKinds.sort(), threads: field('Threads'), rssKiB: field('VmRSS') };
   }
 }
