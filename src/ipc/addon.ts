@@ -68,6 +68,8 @@ export interface Addon {
   isListeningUnixStream(fd: number): boolean;
   isConnectedUnixStream(fd: number): boolean;
   setTimerSlack(nanoseconds: number): void;
+  /** Unmaps the executable's clean read-only pages (start-up's code and snapshot); KiB unmapped. */
+  trimExecutablePages(): number;
   ignoreSignal(signal: number): void;
   /**
    * Accepts on `listenFd` and answers get_counter in C from `counter[0]`; any
