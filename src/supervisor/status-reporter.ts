@@ -29,17 +29,26 @@ export class StatusReporter {
   ready(handoff?: string): void {
     if (handoff !== undefined) this.handoff = handoff;
     this.notifier.ready(this.text());
+    // At once: a process that became the main one by a handoff (a reload)
+    // inherits the watchdog's clock from its predecessor's last ping, which
+    // may be most of an interval old.
+    this.pingIfOnSchedule();
     if (this.timers.length > 0) return;
     this.timers.push(setInterval(() => this.notifier.status(this.text()), STATUS_INTERVAL_MS).unref());
-    if (this.watchdogMs !== undefined) {
-      // Ping at half the interval, as sd_watchdog_enabled(3) advises. The
-      // ticker may be behind by half an interval before it counts as stuck:
-      // more than a respawn of its thread takes, less than systemd waits.
-      const toleranceNs = BigInt(Math.round(this.watchdogMs * 1e6 / 2));
-      this.timers.push(setInterval(() => {
-        if (this.state.tickerOnSchedule(process.hrtime.bigint(), toleranceNs)) this.notifier.watchdog();
-      }, this.watchdogMs / 2).unref());
-    }
+    // A third of the interval (sd_watchdog_enabled(3) advises at most half): a
+    // busy machine may delay a timer by a second without a missed watchdog.
+    if (this.watchdogMs !== undefined) this.timers.push(setInterval(() => this.pingIfOnSchedule(), this.watchdogMs / 3).unref());
+  }
+
+  /**
+   * WATCHDOG=1, if the ticker is on schedule. It may be behind by half an
+   * interval before it counts as stuck: more than a respawn of its thread
+   * takes, less than systemd waits.
+   */
+  private pingIfOnSchedule(): void {
+    if (this.watchdogMs === undefined) return;
+    const toleranceNs = BigInt(Math.round(this.watchdogMs * 1e6 / 2));
+    if (this.state.tickerOnSchedule(process.hrtime.bigint(), toleranceNs)) this.notifier.watchdog();
   }
 
   /** RELOADING=1: a reload began; READY=1 (ready(), here or from the successor) ends it. */
