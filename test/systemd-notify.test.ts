@@ -123,7 +123,7 @@ test('an abstract NOTIFY_SOCKET (@name) is reached too', async (t) => {
   assert.match(await notify.waitFor(/^READY=1\n/), /^READY=1\nSTATUS=counter 0; rootfs instance; serving; started fresh$/);
 });
 
-test('WATCHDOG=1 pings at half of WATCHDOG_USEC while the ticker keeps time, and stop when it hangs', async (t) => {
+test('WATCHDOG=1 pings every third of WATCHDOG_USEC while the ticker keeps time, and stop when it hangs', async (t) => {
   const dir = tempDir(t);
   const notify = pathReceiver(t, path.join(dir, 'notify'));
   const service: Service = await startServing(path.join(dir, 'sock'), ['-d', '10'], {
@@ -133,8 +133,8 @@ test('WATCHDOG=1 pings at half of WATCHDOG_USEC while the ticker keeps time, and
   await notify.waitFor(/^READY=1\n/);
   await sleep(1000);
   const healthy = notify.count(/^WATCHDOG=1$/);
-  // 100 ms apart: about 10 in that second (timers are not exact; a loaded machine is slower).
-  assert.ok(healthy >= 6 && healthy <= 12, `expected about 10 pings in 1 s, got ${healthy}`);
+  // 67 ms apart: about 15 in that second (timers are not exact; a loaded machine is slower).
+  assert.ok(healthy >= 9 && healthy <= 17, `expected about 15 pings in 1 s, got ${healthy}`);
 
   service.child.kill('SIGUSR2');
   await service.waitForLine(/^fault injection: ticker-hang$/);
