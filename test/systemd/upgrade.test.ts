@@ -44,7 +44,7 @@ for (const debian of [12, 13] as Debian[]) {
         assert.equal(f[`${step}_state`], 'active/running', `${step} ${where}`);
         assert.equal(f[`${step}_package`], `early-service-${rpm.rpmVersion}-1.x86_64`, `${step} ${where}`);
         assert.equal(f[`${step}_version`], rpm.version, `${step}: early-service -V ${where}`);
-        assert.match(f[`${step}_cmdline`]!, /^\/usr\/bin\/node \/usr\/lib\/early-service\/early-service\.js /, `${step} ${where}`);
+        assert.match(f[`${step}_cmdline`]!, /^\/usr\/bin\/node (--\S+ )*\/usr\/lib\/early-service\/early-service\.js /, `${step} ${where}`);
         // The running process mapped the addon of this install: the same inode, not a deleted one.
         const program = /^mapped=(\d+) installed=(\d+) deleted=(yes|no)$/.exec(f[`${step}_program`] ?? '');
         assert.ok(program, `${step}: ${f[`${step}_program`]} ${where}`);
