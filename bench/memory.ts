@@ -1,5 +1,7 @@
 // Memory and throughput per node/allocator configuration, in one run: for
-// each configuration a fresh service, VmRSS idle (1 s after READY=1), then
+// each configuration a fresh service, VmRSS idle 1 s after READY=1 and 3 s
+// after (the service drops start-up's pages of the node executable 2 s after
+// it serves), then
 // 8 C clients hammering get_counter for 4 s (4 on persistent connections,
 // 4 on a fresh connection per request), VmRSS right after, and the
 // requests/s of each kind during those 4 s. Configurations are interleaved
@@ -28,6 +30,7 @@ const CONFIGURATIONS: Configuration[] = [
   { name: '--max-semi-space-size=1', nodeArgs: ['--max-semi-space-size=1'] },
   { name: 'MALLOC_ARENA_MAX=2', nodeArgs: [], env: { MALLOC_ARENA_MAX: '2' } },
   { name: 'semi 1 + arenas 2', nodeArgs: ['--max-semi-space-size=1'], env: { MALLOC_ARENA_MAX: '2' } },
+  { name: 'as the units run it (semi 1 + stgc + arenas 2)', nodeArgs: ['--max-semi-space-size=1', '--single-threaded-gc'], env: { MALLOC_ARENA_MAX: '2' } },
 ];
 
 function option(name: string): string | undefined {
@@ -35,7 +38,7 @@ function option(name: string): string | undefined {
   return index < 0 ? undefined : process.argv[index + 1];
 }
 
-interface Sample { idleMiB: number; loadedMiB: number; persistentPerS: number; freshPerS: number }
+interface Sample { idleAt1sMiB: number; idleMiB: number; loadedMiB: number; persistentPerS: number; freshPerS: number }
 
 async function measure(configuration: Configuration, client: string, seconds: number): Promise<Sample> {
   const { dir, socketPath } = tempSocket();
@@ -50,6 +53,8 @@ async function measure(configuration: Configuration, client: string, seconds: nu
   await ready;
   notify.close();
   await sleep(1000);
+  const idleAt1sMiB = rssMiB(service.pid!);
+  await sleep(2000);
   const idleMiB = rssMiB(service.pid!);
   const persistent = startLoad(client, socketPath, 4, seconds, 'persistent');
   const fresh = startLoad(client, socketPath, 4, seconds, 'fresh');
@@ -58,7 +63,7 @@ async function measure(configuration: Configuration, client: string, seconds: nu
   service.kill('SIGTERM');
   await new Promise((resolve) => service.once('close', resolve));
   fs.rmSync(dir, { recursive: true, force: true });
-  return { idleMiB, loadedMiB, persistentPerS: p.requests_per_s, freshPerS: f.requests_per_s };
+  return { idleAt1sMiB, idleMiB, loadedMiB, persistentPerS: p.requests_per_s, freshPerS: f.requests_per_s };
 }
 
 async function main(): Promise<void> {
@@ -81,7 +86,8 @@ async function main(): Promise<void> {
     const of = (key: keyof Sample): number => median(runs.map((run) => run[key]));
     return {
       configuration: configuration.name,
-      idle_MiB: Number(of('idleMiB').toFixed(1)),
+      idle_1s_MiB: Number(of('idleAt1sMiB').toFixed(1)),
+      idle_3s_MiB: Number(of('idleMiB').toFixed(1)),
       loaded_MiB: Number(of('loadedMiB').toFixed(1)),
       persistent_per_s: Math.round(of('persistentPerS')),
       fresh_per_s: Math.round(of('freshPerS')),

@@ -59,8 +59,8 @@ import { HandoffError, NoPredecessorError, type Takeover, takeOver } from './tak
 import type { TickerSupervisor } from './ticker-supervisor';
 import type { Timeline } from './timeline';
 
-/** How long after it starts serving a process drops its start-up pages (see serve()). */
-const TRIM_DELAY_MS = 2000;
+/** How long after it starts serving (its ticker thread runs by then) a process drops its start-up pages (see serve()). */
+const TRIM_DELAY_MS = 250;
 /** How long a fresh start serves clients before it loads the ticker thread. */
 const TICKER_START_DELAY_MS = 10;
 /** How long a connection of an ending process may take to send its last request. */
@@ -387,8 +387,7 @@ export class Lifecycle {
   /** Serves until a stop, a committed handoff or a reload ends the process. */
   private async serve(): Promise<number> {
     this.phase = 'serving';
-    // Start-up is over (the ticker thread too, a few ms after READY=1 on a
-    // fresh start): node's bootstrap code and the start-up snapshot it
+    // Start-up is over (the ticker thread runs): node's bootstrap code and the start-up snapshot it
     // deserialised, twice (main thread and ticker), are paged in and will not
     // run again. Dropping their mappings takes RSS down by ~15-20 MiB; what is
     // still used is mapped back from the page cache at its next use.

@@ -82,7 +82,7 @@ for (const debian of DEBIANS) {
         const rssMiB = Number(run.facts.rss_max_kib) / 1024;
         assert.ok(rssMiB > 10, `implausible RSS ${rssMiB} MiB ${where(run)}`);
         assert.ok(rssMiB <= RSS_MAX_MIB, `RSS ${rssMiB.toFixed(1)} MiB (anon ${run.facts.rssanon_kib} KiB, file ${run.facts.rssfile_kib} KiB, `
-          + `shmem ${run.facts.rssshmem_kib} KiB at the end) ${where(run)}`);
+          + `shmem ${run.facts.rssshmem_kib} KiB at the end; start-up's peak ${run.facts.vmhwm_kib} KiB) ${where(run)}`);
       });
     }
 

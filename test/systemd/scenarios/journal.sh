@@ -29,8 +29,11 @@ es_fact load_started_at_us "$(es_monotonic_us)"
 # shellcheck disable=SC2086 # ES_PROBE is a list of options
 es-probe -c "$clients" ${ES_PROBE:-} -d "$seconds" -o "$ES_RESULTS/probe.json" &
 probe=$!
-# The main process's resident memory while the load runs (max of 0.5 s samples).
+# The main process's resident memory under the load (max of 0.5 s samples,
+# from the load's second second on: its first is the end of start-up, whose
+# peak VmHWM reports).
 rss_max=0
+sleep 1
 while kill -0 "$probe" 2> /dev/null; do
   rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2> /dev/null || echo 0)
   [ "${rss:-0}" -le "$rss_max" ] || rss_max=$rss
