@@ -39,23 +39,34 @@ export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env): LogForma
 /**
  * `write` is where the lines go (true when it took the line). Lines it
  * refused are counted, and the count is logged (warning) before the next
- * line it takes.
+ * line it takes, with how many of them were warnings or errors (in the
+ * ticker thread every other line is a tick: a reader can tell exactly which
+ * tick lines are missing).
  */
 export function createLogger(format: LogFormat, write: (text: string) => boolean, name = 'early-service'): Logger {
   const formatted = lineFormatter(format, name);
   let dropped = 0;
-  const emit = (text: string): void => {
-    if (dropped > 0 && write(formatted.warn(`${dropped} log lines dropped: the log queue was full`))) dropped = 0;
-    if (!write(text)) dropped++;
+  let droppedWarnings = 0;
+  const emit = (text: string, warning: boolean): void => {
+    if (dropped > 0 && write(formatted.warn(droppedNotice(dropped, droppedWarnings)))) dropped = droppedWarnings = 0;
+    if (write(text)) return;
+    dropped++;
+    if (warning) droppedWarnings++;
   };
   if (format === 'json') {
     // Loaded only for JSON: under systemd (journal) start-up skips its ~35 ms.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pino = require('pino') as typeof pinoModule;
-    const logger = pino({ name, level: 'debug', customLevels: { notice: 35 } }, { write: emit });
+    const stream = { write: (text: string): void => emit(text, Number(/"level":(\d+)/.exec(text)?.[1]) >= PINO_LEVEL.warn) };
+    const logger = pino({ name, level: 'debug', customLevels: { notice: 35 } }, stream);
     return byLevel((level) => (message) => logger[level](message));
   }
-  return byLevel((level) => (message) => emit(formatted[level](message)));
+  return byLevel((level) => (message) => emit(formatted[level](message), level === 'warn' || level === 'error'));
+}
+
+function droppedNotice(count: number, warnings: number): string {
+  const of = warnings === 0 ? '' : ` (${warnings} of them ${warnings === 1 ? 'a warning or an error' : 'warnings or errors'})`;
+  return `${count} log lines dropped: the log queue was full${of}`;
 }
 
 /** One line per message, in the format's own way (for json, pino's fields: used for the drop notice). */

@@ -44,7 +44,7 @@ export function windowProblem(values: number[], first: number, last: number): st
 export function dropNotices(journal: string): Array<{ line: number; count: number }> {
   const notices: Array<{ line: number; count: number }> = [];
   journal.split('\n').forEach((l, line) => {
-    const m = /^(\d+) log lines dropped: the log queue was full$/.exec(l);
+    const m = /^(\d+) log lines dropped: the log queue was full(?: \(.*\))?$/.exec(l);
     if (m) notices.push({ line, count: Number(m[1]) });
   });
   return notices;
@@ -62,9 +62,10 @@ export function unaccountedDrops(journal: string): string[] {
   let previous: number | undefined;
   let reported = 0;
   for (const line of journal.split('\n')) {
-    const notice = /^(\d+) log lines dropped: the log queue was full$/.exec(line);
+    // "N log lines dropped … (M of them warnings or errors)": N - M tick lines.
+    const notice = /^(\d+) log lines dropped: the log queue was full(?: \((\d+) of them (?:a warning or an error|warnings or errors)\))?$/.exec(line);
     if (notice) {
-      reported += Number(notice[1]);
+      reported += Number(notice[1]) - Number(notice[2] ?? 0);
       continue;
     }
     if (!/^\d+$/.test(line)) continue;
