@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The boot test's assertions (run.sh calls it): reads what the check unit
-// collected in each boot (WORK/main/results, WORK/control/results: the
-// journal as JSON, the units' states, the poller's summary) and prints one
-// pass/fail line per assertion, the timings, and 'N passed, N failed'.
-// Exits 1 on any failure.
+// collected in each boot (WORK/main/results, WORK/control/results, and on
+// systemd >= 255 WORK/survive/results: the journal as JSON, the units'
+// states, the poller's summary) and prints one pass/fail line per assertion,
+// the timings, and 'N passed, N failed'. Exits 1 on any failure.
 //
 //   node test/boot/analyze.mjs --work DIR [--only main]
 //
@@ -108,8 +108,13 @@ function facts(run) {
 
 const unquote = (cmdline) => (cmdline ?? '').replace(/^"/, '');
 
-/** The assertions on one boot: [{ key, name, ok, detail }]. */
-function assertions(run, execStart) {
+/**
+ * The assertions on one boot: [{ key, name, ok, detail }]. survival: how the
+ * initrd instance is meant to survive switch-root: 'at' (argv[0] '@', from
+ * ExecStart=@... on) or 'key' (SurviveFinalKillSignal=yes alone, no '@';
+ * `survive` is the unit's last SurviveFinalKillSignal= in the initrd).
+ */
+function assertions(run, execStart, survival = 'at', survive = undefined) {
   const f = facts(run);
   const u = (unit) => run.units.get(unit) ?? {};
   const checks = [];
@@ -132,16 +137,26 @@ function assertions(run, execStart) {
     p?.firstReply ? `first reply ${p.firstReply.value} at ${sec(p.firstReply.atUs)} (${p.firstReply.inInitrd ? 'in the initrd' : 'after switch-root'}); ` +
       `${p.answeredInInitrd} answered in the initrd` : 'no poller reply recorded');
 
-  // 2. The process survived switch-root, with '@' from exec on.
+  // 2. The process survived switch-root: with '@' from exec on, or (survival
+  // 'key') without any '@', by SurviveFinalKillSignal=yes alone.
   const pid = f.initrdPids[0];
   const after = f.initrd.filter((e) => e.t > f.tSwitch);
   const noAt = f.initrd.filter((e) => !unquote(e._CMDLINE).startsWith('@'));
-  check('survived', 'the initrd instance\'s process survived "Switching root." (same PID, argv[0] \'@\')',
-    f.initrdPids.length === 1 && f.initrd.some((e) => e.t < f.tSwitch) && after.length > 0 && noAt.length === 0 &&
-      f.tookOverPid === pid && u(INITRD_UNIT).ExecMainPID === pid && (execStart ?? '').startsWith('@'),
-    `the initrd's ExecStart=${(execStart ?? '?').split(' ').slice(0, 2).join(' ')} …; PIDs logging for ${INITRD_UNIT}: ${f.initrdPids.join(', ') || 'none'}; ${after.length} lines after switch-root` +
+  const withAt = f.initrd.filter((e) => unquote(e._CMDLINE).startsWith('@'));
+  const how = survival === 'key'
+    ? withAt.length === 0 && f.initrd.length > 0 && !(execStart ?? '@').startsWith('@') &&
+      !(execStart ?? '').includes('--survive_systemd_kill_signal') && survive === 'yes'
+    : noAt.length === 0 && (execStart ?? '').startsWith('@');
+  check('survived', `the initrd instance's process survived "Switching root." (same PID, ${survival === 'key'
+    ? 'no \'@\' anywhere: SurviveFinalKillSignal=yes only' : 'argv[0] \'@\''})`,
+    f.initrdPids.length === 1 && f.initrd.some((e) => e.t < f.tSwitch) && after.length > 0 && how &&
+      f.tookOverPid === pid && u(INITRD_UNIT).ExecMainPID === pid,
+    `the initrd's ExecStart=${(execStart ?? '?').split(' ').slice(0, 2).join(' ')} …` +
+      `${survive !== undefined ? `, SurviveFinalKillSignal=${survive || '(not set)'}` : ''}; PIDs logging for ${INITRD_UNIT}: ${f.initrdPids.join(', ') || 'none'}; ${after.length} lines after switch-root` +
       `${after[0] ? ` (first: "${after[0].MESSAGE}")` : ''}; successor took over from pid ${f.tookOverPid ?? '?'}; ` +
-      `unit's main PID ${u(INITRD_UNIT).ExecMainPID ?? '?'}; _CMDLINE ${noAt.length ? `without '@' on ${noAt.length} lines: ${noAt[0]._CMDLINE}` : `'${unquote(f.initrd[0]?._CMDLINE).slice(0, 40)}…' on every line`}`);
+      `unit's main PID ${u(INITRD_UNIT).ExecMainPID ?? '?'}; _CMDLINE ${survival === 'key'
+        ? (withAt.length ? `WITH '@' on ${withAt.length} lines: ${withAt[0]._CMDLINE}` : `'${unquote(f.initrd[0]?._CMDLINE).slice(0, 40)}…' (no '@') on every line`)
+        : (noAt.length ? `without '@' on ${noAt.length} lines: ${noAt[0]._CMDLINE}` : `'${unquote(f.initrd[0]?._CMDLINE).slice(0, 40)}…' on every line`)}`);
 
   // 3. The takeover, READY, and the initrd unit's end.
   check('takeover', 'the rootfs instance took the socket over (the seed\'s log lines, both sides)',
@@ -204,13 +219,24 @@ const report = (ok, name, detail, label = ok ? 'pass' : 'FAIL') => {
   if (detail) console.log(`        ${detail}`);
 };
 
-console.log(`\nearly-service boot test: Debian 12, kernel ${sizes.kernel_version ?? '?'}, Node.js ${sizes.node_version ?? '?'}, QEMU TCG\n`);
+const keyKnown = sizes.survive_key_known === 'yes';
+console.log(`\nearly-service boot test: ${sizes.release ?? 'Debian 12'} (systemd ${sizes.systemd_version ?? '?'}), kernel ${sizes.kernel_version ?? '?'}, Node.js ${sizes.node_version ?? '?'}, QEMU TCG\n`);
 console.log('real boot:');
 const main = assertions(load(path.join(work, 'main', 'results')), sizes.initrd_execstart);
 for (const c of main.checks) report(c.ok, c.name, c.detail);
 
+if (only !== 'main' && keyKnown) {
+  // systemd >= 255: the same handoff with the unit setting alone.
+  console.log('\nSurviveFinalKillSignal=yes alone (the same image, the initrd instance started without the \'@\'):');
+  const survive = assertions(load(path.join(work, 'survive', 'results')), sizes.control_execstart, 'key',
+    sizes.initrd_survive_final_kill_signal);
+  for (const c of survive.checks) report(c.ok, c.name, c.detail);
+}
+
 if (only !== 'main') {
-  console.log('\nnegative control (the same image, the initrd instance started without the \'@\'):');
+  console.log(keyKnown
+    ? '\nnegative control (the same image, the initrd instance started without the \'@\' and with SurviveFinalKillSignal=no):'
+    : '\nnegative control (the same image, the initrd instance started without the \'@\'):');
   const control = assertions(load(path.join(work, 'control', 'results')), sizes.control_execstart);
   const expectedToFail = ['survived', 'takeover'];
   for (const c of control.checks) {
@@ -220,9 +246,12 @@ if (only !== 'main') {
   }
   const byKey = Object.fromEntries(control.checks.map((c) => [c.key, c]));
   const withoutAt = control.f.initrd.length > 0 && control.f.initrd.every((e) => !unquote(e._CMDLINE).startsWith('@'));
-  report(byKey.collected.ok && withoutAt && expectedToFail.every((k) => !byKey[k].ok),
-    'negative control: without the \'@\' systemd killed the initrd instance at switch-root, and the survival and takeover assertions failed',
-    `control's initrd instance ran ${withoutAt ? 'without' : 'WITH'} the '@' (${unquote(control.f.initrd[0]?._CMDLINE).slice(0, 60) || 'no lines'}); ` +
+  // Where the key is known, the control must also have it off.
+  const keyOff = !keyKnown || sizes.control_survive_final_kill_signal === 'no';
+  report(byKey.collected.ok && withoutAt && keyOff && expectedToFail.every((k) => !byKey[k].ok),
+    `negative control: without the '@'${keyKnown ? ' nor SurviveFinalKillSignal=yes' : ''} systemd killed the initrd instance at switch-root, and the survival and takeover assertions failed`,
+    `control's initrd instance ran ${withoutAt ? 'without' : 'WITH'} the '@' (${unquote(control.f.initrd[0]?._CMDLINE).slice(0, 60) || 'no lines'})` +
+      `${keyKnown ? ` and SurviveFinalKillSignal=${sizes.control_survive_final_kill_signal || '(not set)'}` : ''}; ` +
       `failed as expected: ${expectedToFail.filter((k) => !byKey[k].ok).join(', ') || 'none'}; ` +
       `also failed: ${control.checks.filter((c) => !c.ok && !expectedToFail.includes(c.key)).map((c) => c.key).join(', ') || 'none'}`);
 }

@@ -7,7 +7,11 @@
 // bench/initrd-compressors.sh (the kernel's unpack time per compressor).
 import fs from 'node:fs';
 
-const PRINTK = /^\[\s*(\d+\.\d+)\] (.*)$/;
+// A printk stamp and what follows it, up to the next stamp. Not only at the
+// start of a console line: a kernel message can land in the middle of one of
+// systemd's status lines (seen with Debian 13: "[  OK  ] Finished ... Apply
+// Kernel Variables.[   12.647861] es-boot-measure: ready").
+const PRINTK = /\[\s*(\d+\.\d+)\] (.*?)(?=\[\s*\d+\.\d+\] |$)/g;
 
 /**
  * The moments of one boot, in seconds since kernel start (undefined when the
@@ -30,9 +34,7 @@ export function bootMoments(serialLog) {
   let text;
   try { text = fs.readFileSync(serialLog, 'utf8'); } catch { return { found: false }; }
   const m = { found: true };
-  for (const raw of text.split(/\r?\n/)) {
-    const line = PRINTK.exec(raw);
-    if (!line) continue;
+  for (const line of text.split(/\r?\n/).flatMap((raw) => [...raw.matchAll(PRINTK)])) {
     const t = Number(line[1]);
     const msg = line[2];
     const first = (key, value = t) => { if (m[key] === undefined) m[key] = value; };

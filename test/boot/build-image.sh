@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Builds what the boot test boots (test/boot/run.sh calls it; as root):
 #
-#   OUT/vmlinuz             Debian 12's kernel, from the image
+#   OUT/vmlinuz             the Debian release's kernel, from the image
 #   OUT/initrd.img          dracut's initrd with the early-service module (and
 #                           the test's poller and measurement modules)
 #   OUT/initrd-control.img  the same initrd with a drop-in appended that takes
 #                           the '@' away from the initrd instance (the negative
-#                           control)
+#                           control); from Debian 13 on, a second one also sets
+#                           SurviveFinalKillSignal=no
+#   OUT/initrd-survive.img  Debian 13 on only: the same initrd with only the
+#                           first drop-in (no '@'), so SurviveFinalKillSignal=yes
+#                           (the product's drop-in) alone must keep it alive
 #   OUT/initrd-none.img     the same dracut modules without early-service (and
 #                           without the poller): the boot's baseline
 #   OUT/initrd-c.img        the same with the C reference (test/reference/)
@@ -19,11 +23,13 @@
 # the kernel log when sysinit.target is reached and when the service first
 # answers), so they differ only by the service.
 #
-# The Debian 12 base (debootstrap) is the slow part: it is cached as a tarball
+# The Debian base (debootstrap) is the slow part: it is cached as a tarball
 # under the system's temp dir, keyed by a hash of its inputs (this recipe's
 # version, the package list, the mirror). Everything else is redone each run.
 #
 # usage: build-image.sh [--out DIR] [--node PATH]
+#   ES_BOOT_SUITE=S     the Debian suite: bookworm (Debian 12, systemd 252; the
+#                       default) or trixie (Debian 13, systemd 257)
 #   ES_BOOT_CACHE=DIR   where the base tarball lives (default $TMPDIR/early-service-boot-test)
 #   ES_BOOT_MIRROR=URI  the Debian mirror (default: the host's apt configuration)
 set -euo pipefail
@@ -31,7 +37,13 @@ export LC_ALL=C
 
 # Bump when the base recipe below changes in a way the key does not capture.
 RECIPE_VERSION=1
-SUITE=bookworm
+SUITE=${ES_BOOT_SUITE:-bookworm}
+# SURVIVE_KEY: whether the suite's systemd knows SurviveFinalKillSignal= (255+).
+case "$SUITE" in
+  bookworm) RELEASE="Debian 12"; SURVIVE_KEY=no ;;
+  trixie) RELEASE="Debian 13"; SURVIVE_KEY=yes ;;
+  *) echo "build-image: ES_BOOT_SUITE=$SUITE: expected bookworm or trixie" >&2; exit 2 ;;
+esac
 # debootstrap --variant=minbase plus these. zstd: dracut's --compress in the chroot;
 # binutils: strip, for dracut and for the early-service module's stripped node.
 BASE_PACKAGES=systemd,systemd-sysv,udev,kmod,dracut,procps,libstdc++6,zstd,binutils
@@ -151,30 +163,33 @@ kernel_version() {
 # namespace of this command only (unshare makes it private), so nothing leaks
 # to the host and nothing is left mounted. The chroot's /dev holds the device
 # nodes debootstrap made. TMPDIR is the image's own: the host's may be a
-# directory the image does not have.
+# directory the image does not have. Debian 13's dracut (its systemd-sysusers
+# module) prints every account it creates on stderr: those lines are dropped,
+# the rest of stderr is kept.
 dracut_in() {
   local root=$1 dest=$2 modules=$3; shift 3
   local kver; kver=$(kernel_version "$root")
   # shellcheck disable=SC2016 # expanded by the inner sh
-  unshare --mount --propagation private -- sh -ec 'root=$1; shift; mount -t proc proc "$root/proc"; mount -t sysfs sysfs "$root/sys"; exec chroot "$root" "$@"' \
+  { unshare --mount --propagation private -- sh -ec 'root=$1; shift; mount -t proc proc "$root/proc"; mount -t sysfs sysfs "$root/sys"; exec chroot "$root" "$@"' \
     sh "$root" env TMPDIR=/var/tmp dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
     -m "$modules" --drivers "$DRACUT_DRIVERS" --compress "$DRACUT_COMPRESS" \
-    --kver "$kver" "$@" "/boot/es-boot-test-${dest##*/}"
+    --kver "$kver" "$@" "/boot/es-boot-test-${dest##*/}" 2>&1 >&3 3>&- |
+    sed '/^Creating \(group\|user\) /d' >&2; } 3>&1
   mv "$root/boot/es-boot-test-${dest##*/}" "$dest"
 }
 
 if [ -s "$base_tar" ]; then
-  step "Debian 12 base: cached ($base_tar)"
+  step "$RELEASE base: cached ($base_tar)"
 else
   base=$cache/base-$key.tmp
   rm -rf "$base"
-  step "Debian 12 base: debootstrap $SUITE from $mirror (a cold run: ~3 minutes)"
+  step "$RELEASE base: debootstrap $SUITE from $mirror (a cold run: ~3 minutes)"
   if ! debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$base" "$mirror" \
         > "$cache/debootstrap-$key.log" 2>&1; then
     tail -n 30 "$cache/debootstrap-$key.log" >&2
     die "debootstrap failed (log: $cache/debootstrap-$key.log)"
   fi
-  step "Debian 12 base: apt-get install $KERNEL_PACKAGES (in the image)"
+  step "$RELEASE base: apt-get install $KERNEL_PACKAGES (in the image)"
   # No /proc needed; INITRD=No: the kernel's postinst hooks build no initrd.
   if ! INITRD=No DEBIAN_FRONTEND=noninteractive TMPDIR=/tmp chroot "$base" \
         apt-get install -y -q --no-install-recommends $KERNEL_PACKAGES > "$cache/apt-kernel-$key.log" 2>&1; then
@@ -184,7 +199,7 @@ else
   rm -f "$base"/boot/initrd.img* "$base"/initrd.img* "$base"/var/cache/apt/archives/*.deb
   rm -rf "$base"/var/lib/apt/lists/*
   echo es-boot-test > "$base/etc/hostname"
-  step "Debian 12 base: caching it"
+  step "$RELEASE base: caching it"
   tar "${TAR_OPTS[@]}" -C "$base" -cf - . | zstd -q -T0 -3 -o "$base_tar.tmp"
   mv "$base_tar.tmp" "$base_tar"
   rm -rf "$base"
@@ -262,25 +277,45 @@ dracut_in "$root" "$out/initrd-none.img" "$DRACUT_MODULES es-boot-measure" & pid
 dracut_in "$root" "$out/initrd-c.img" "$DRACUT_MODULES es-reference es-boot-measure" & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid" || die "dracut failed (see above)"; done
 
-# The negative control: the same initrd, plus one more (uncompressed) cpio
-# archive that the kernel unpacks over it, holding a drop-in that runs the
-# initrd instance without the '@' (analyze.mjs checks that it ran so).
-step "initrd-control.img: the same initrd plus a drop-in without the '@'"
-ctl=$out/control-overlay
-rm -rf "$ctl"
-install -D -m 0644 "$here/units/control.conf" \
-  "$ctl/etc/systemd/system/early-service-initrd.service.d/99-es-boot-test-control.conf"
-cp "$out/initrd.img" "$out/initrd-control.img"
-# The kernel looks for a cpio header only at a 4-byte aligned offset and skips
-# the NUL bytes before it (Documentation/driver-api/early-userspace/buffer-format.rst).
-truncate --size=%4 "$out/initrd-control.img"
-(cd "$ctl" && find etc | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >> "$out/initrd-control.img"
-rm -rf "$ctl"
+# with_dropins NAME CONF...: OUT/initrd-NAME.img, the same initrd plus one
+# more (uncompressed) cpio archive that the kernel unpacks over it, holding
+# the CONF files as drop-ins for the initrd instance, in this order.
+with_dropins() {
+  local name=$1 ovl=$out/$1-overlay n=90 conf; shift
+  local dir=$ovl/etc/systemd/system/early-service-initrd.service.d
+  rm -rf "$ovl"
+  mkdir -p "$dir"
+  for conf in "$@"; do
+    n=$((n + 1))
+    install -m 0644 "$here/units/$conf" "$dir/$n-es-boot-test-${conf%.conf}.conf"
+  done
+  cp "$out/initrd.img" "$out/initrd-$name.img"
+  # The kernel looks for a cpio header only at a 4-byte aligned offset and skips
+  # the NUL bytes before it (Documentation/driver-api/early-userspace/buffer-format.rst).
+  truncate --size=%4 "$out/initrd-$name.img"
+  (cd "$ovl" && find etc | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >> "$out/initrd-$name.img"
+  rm -rf "$ovl"
+}
+# The negative control: a drop-in that runs the initrd instance without the
+# '@' (analyze.mjs checks that it ran so); where systemd knows
+# SurviveFinalKillSignal= (255+), one more that turns it off. And there, the
+# boot that shows the key at work: without the '@', the key only.
+if [ "$SURVIVE_KEY" = yes ]; then
+  step "initrd-control.img: the same initrd plus drop-ins without the '@' and with SurviveFinalKillSignal=no"
+  with_dropins control control.conf control-no-survive.conf
+  step "initrd-survive.img: the same initrd plus a drop-in without the '@' (SurviveFinalKillSignal=yes only)"
+  with_dropins survive control.conf
+else
+  step "initrd-control.img: the same initrd plus a drop-in without the '@'"
+  with_dropins control control.conf
+fi
 
 # The initrd instance's command line as the initrd's systemd runs it: the last
 # ExecStart= of the unit and then its drop-ins (in name order), read back from
-# the initrd; the control's drop-in comes last of all.
-last_execstart() { cat "$@" 2> /dev/null | sed -n 's/^ExecStart=\(..*\)/\1/p' | tail -n1; }
+# the initrd; the control's drop-ins come last of all. The same for
+# SurviveFinalKillSignal= (empty: not set).
+last_setting() { local key=$1; shift; cat "$@" 2> /dev/null | sed -n "s/^$key=\\(..*\\)/\\1/p" | tail -n1; }
+last_execstart() { last_setting ExecStart "$@"; }
 initrd_unit=usr/lib/systemd/system/early-service-initrd.service
 peek=$out/initrd-unit
 rm -rf "$peek"
@@ -291,6 +326,12 @@ for f in "$peek/$initrd_unit.d/"*.conf; do [ -e "$f" ] && dropins+=("$f"); done 
 initrd_execstart=$(last_execstart "$peek/$initrd_unit" "${dropins[@]}")
 [ -n "$initrd_execstart" ] || die "no ExecStart= for early-service-initrd.service in the initrd"
 control_execstart=$(last_execstart "$peek/$initrd_unit" "${dropins[@]}" "$here/units/control.conf")
+initrd_survive=$(last_setting SurviveFinalKillSignal "$peek/$initrd_unit" "${dropins[@]}")
+control_survive=$initrd_survive
+if [ "$SURVIVE_KEY" = yes ]; then
+  control_survive=$(last_setting SurviveFinalKillSignal "$peek/$initrd_unit" "${dropins[@]}" \
+    "$here/units/control.conf" "$here/units/control-no-survive.conf")
+fi
 rm -rf "$peek"
 
 cp "$root/boot/vmlinuz-$(kernel_version "$root")" "$out/vmlinuz"
@@ -319,6 +360,12 @@ initrd_sizes() {
   echo "test_timeout_start=$start_timeout"
   echo "initrd_execstart=$initrd_execstart"
   echo "control_execstart=$control_execstart"
+  echo "suite=$SUITE"
+  echo "release=$RELEASE"
+  echo "systemd_version=$(chroot "$root" dpkg-query -W -f '${Version}' systemd)"
+  echo "survive_key_known=$SURVIVE_KEY"
+  echo "initrd_survive_final_kill_signal=$initrd_survive"
+  echo "control_survive_final_kill_signal=$control_survive"
 } > "$out/image.env"
 rm -rf "$root"
 step "done: $out"

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# The boot test (npm run test:boot; as root): builds a Debian 12 image with
-# early-service (build-image.sh), boots it in QEMU twice, reads the results
-# back from the disk image with debugfs, and asserts the handoff from the
-# journal (analyze.mjs):
+# The boot test (npm run test:boot; as root): builds a Debian 12 image (or 13:
+# ES_BOOT_SUITE=trixie) with early-service (build-image.sh), boots it in QEMU,
+# reads the results back from the disk image with debugfs, and asserts the
+# handoff from the journal (analyze.mjs):
 #
 #   1. the real boot: the initrd instance survives switch-root and hands over
 #      to early-service.service; every assertion must pass;
+#   1b. Debian 13 only (systemd >= 255): the same image, the initrd instance
+#      started without the '@', so only SurviveFinalKillSignal=yes (the
+#      product's drop-in) keeps it alive; every assertion must pass;
 #   2. the negative control: the same image, the initrd instance started
-#      without the '@'; systemd kills it at switch-root, and the assertions
-#      that depend on the survival must fail;
+#      without the '@' (and on Debian 13 with SurviveFinalKillSignal=no);
+#      systemd kills it at switch-root, and the assertions that depend on the
+#      survival must fail;
 #   3. the boot's cost, three ways: the same disk and kernel booted with the
 #      initrd without early-service, with it (the real boot's initrd), and with
 #      the C reference instead, each powering off in the initrd once its marks
@@ -19,7 +23,10 @@
 # Prints pass/fail per assertion and 'N passed, N failed'; exits 1 on any
 # failure.
 #
-#   ES_BOOT_WORK=DIR      work directory (default $TMPDIR/early-service-boot-test/run)
+#   ES_BOOT_SUITE=S       bookworm (Debian 12, systemd 252; the default) or
+#                         trixie (Debian 13, systemd 257)
+#   ES_BOOT_WORK=DIR      work directory (default $TMPDIR/early-service-boot-test/run,
+#                         run-trixie for trixie)
 #   ES_BOOT_TIMEOUT=SEC   per boot (default 300)
 #   ES_BOOT_SKIP_BUILD=1  do not run 'npm run build' first
 #   ES_BOOT_ONLY=main     boot only the real image, not the control nor the
@@ -32,7 +39,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 tmp=${TMPDIR:-/tmp}
-work=${ES_BOOT_WORK:-$tmp/early-service-boot-test/run}
+suite=${ES_BOOT_SUITE:-bookworm}
+export ES_BOOT_SUITE=$suite
+case "$suite" in
+  bookworm) work=${ES_BOOT_WORK:-$tmp/early-service-boot-test/run} ;;
+  *) work=${ES_BOOT_WORK:-$tmp/early-service-boot-test/run-$suite} ;;
+esac
 timeout_s=${ES_BOOT_TIMEOUT:-300}
 rounds=${ES_BOOT_ROUNDS:-1}
 start=$SECONDS
@@ -124,6 +136,10 @@ boot() {
 
 boot main "$work/initrd.img"
 if [ "${ES_BOOT_ONLY:-}" != main ]; then
+  # build-image.sh makes it where systemd knows SurviveFinalKillSignal=.
+  if grep -qx 'survive_key_known=yes' "$work/image.env"; then
+    boot survive "$work/initrd-survive.img"
+  fi
   boot control "$work/initrd-control.img"
   # The three-way comparison; a different initrd goes first each round, so
   # that none of them always boots right after the long ones.
