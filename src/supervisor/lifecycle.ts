@@ -391,7 +391,7 @@ export class Lifecycle {
     // deserialised, twice (main thread and ticker), are paged in and will not
     // run again. Dropping their mappings takes RSS down by ~15-20 MiB; what is
     // still used is mapped back from the page cache at its next use.
-    setTimeout(() => addon.trimExecutablePages(), TRIM_DELAY_MS).unref();
+    setTimeout(trimStartUpPages, TRIM_DELAY_MS).unref();
     for (;;) {
       if (this.stopSignal !== undefined) return this.stop(this.stopSignal);
       const reload = this.pendingReload;
@@ -559,6 +559,18 @@ export class Lifecycle {
     if (timeline !== undefined) this.parts.log.info(`Handoff timing (ms since the request): ${timeline.format()}`);
     // Every line queued goes out before the process does (bounded: a reader that never reads loses them).
     await this.parts.writer.flush(LOG_FLUSH_TIMEOUT_MS);
+  }
+}
+
+/**
+ * Best effort: reading /proc/self/smaps needs a descriptor, and the table
+ * may be full (EMFILE) just then; the next try comes a while later.
+ */
+function trimStartUpPages(triesLeft = 3): void {
+  try {
+    addon.trimExecutablePages();
+  } catch {
+    if (triesLeft > 1) setTimeout(() => trimStartUpPages(triesLeft - 1), 10 * TRIM_DELAY_MS).unref();
   }
 }
 
