@@ -57,3 +57,33 @@ test('a stop during a fresh start ends it cleanly: the state file keeps a real v
 function describe(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
 }
+
+// A successor that reaches a predecessor in the middle of its stop (told
+// "stopping", or cut off without an answer) must not start fresh before that
+// process has ended: its last save, the exact value, would land after the
+// successor had read the state file (the chaos campaign saw a start resume
+// eight writes back). Here the predecessor halts itself at the start of its
+// stop, before its last save, while the successor asks.
+test('a successor that finds its predecessor stopping waits for it to end, then resumes from its exact last save', async (t) => {
+  const dir = tempDir(t);
+  const sock = path.join(dir, 's.sock');
+  const file = path.join(dir, 'counter');
+  const args = ['-d', '10', '--state-file', file, '--state-save-interval', '3600000'];
+  const old = await startServing(sock, args, { EARLY_SERVICE_FAULT: 'stop-stopping' });
+  t.after(() => old.stop());
+  await old.waitForTicks(5);
+  old.child.kill('SIGTERM');
+  await old.waitForLine(/^fault injection: stopping stopping$/);
+  await waitUntilStopped(old.pid);
+  const next = startService(['-s', sock, '--takeover_existing_socket', ...args]);
+  t.after(() => next.stop());
+  await next.waitForLine(/^Reading starting position/);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  old.child.kill('SIGCONT');
+  assert.deepEqual(await old.exited, { code: 0, signal: null });
+  const stopped = BigInt(/the counter was ([0-9]+)$/.exec(old.lines.find((l) => l.startsWith('Stopped by SIGTERM'))!)![1]!);
+  await next.waitForLine(/^Listening on UNIX socket /);
+  await next.waitForTicks(1);
+  assert.equal(next.ticks()[0], stopped, `the successor's first tick is the stopped process's last value\n${next.lines.join('\n')}`);
+  assert.ok(next.lines.some((l) => /^Resuming from /.test(l)));
+});

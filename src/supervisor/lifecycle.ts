@@ -232,6 +232,10 @@ export class Lifecycle {
       });
     } catch (error) {
       if (!(error instanceof NoPredecessorError) || config.takeoverRequired) throw error;
+      if (error.endingPid !== undefined && !await processEnded(error.endingPid, config.handoffTimeoutMs)) {
+        log.warn(`${error.message}, and pid ${error.endingPid} did not end within ${config.handoffTimeoutMs} ms`);
+      }
+      // Only now: an ending predecessor's last save is on disk once it has exited.
       log.warn(`${error.message}; starting fresh`);
       return 'fresh';
     }
@@ -528,13 +532,16 @@ export class Lifecycle {
   private async stop(signal: NodeJS.Signals): Promise<number> {
     const { server, state, saver, reporter } = this.parts;
     this.phase = 'stopping';
-    if (server.listeningFd >= 0) server.stopAccepting();
     const last = state.freeze();
     server.setCapturedValue(last, REPLY_STOPPING);
     const why = `Stopped by ${signal}; the counter was ${last}`;
     reporter?.stopping(why);
     await injectFault('stopping', this.parts.log, this.flushLog);
     if (last !== FROZEN) await saver.final(last);
+    // Only once the last value is on disk: a successor that finds the socket
+    // refusing starts fresh from the file at once, while one that reaches
+    // this process meanwhile is told "stopping" and waits for it to end.
+    if (server.listeningFd >= 0) server.stopAccepting();
     await this.finish(why);
     return 0;
   }
@@ -571,6 +578,24 @@ function trimStartUpPages(triesLeft = 3): void {
     addon.trimExecutablePages();
   } catch {
     if (triesLeft > 1) setTimeout(() => trimStartUpPages(triesLeft - 1), 10 * TRIM_DELAY_MS).unref();
+  }
+}
+
+/** Whether `pid` has exited (a zombie counts) within `timeoutMs`; polled, so that signals are still handled meanwhile. */
+async function processEnded(pid: number, timeoutMs: number): Promise<boolean> {
+  let pidfd: number;
+  try {
+    pidfd = addon.pidfdOpen(pid);
+  } catch {
+    return true; // ESRCH: gone and reaped already (or no pidfd here: go on, as the probe decides).
+  }
+  try {
+    for (const until = Date.now() + timeoutMs; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 10))) {
+      if (addon.waitReadable(pidfd, 0)) return true;
+    }
+    return addon.waitReadable(pidfd, 0);
+  } finally {
+    addon.close(pidfd);
   }
 }
 

@@ -23,7 +23,7 @@
 import path from 'node:path';
 import { isSystemError } from '../ipc/addon';
 import { processState } from '../ipc/proc';
-import { HANDOFF_REQUEST, parseCounter } from '../ipc/protocol';
+import { HANDOFF_REQUEST, REPLY_STOPPING, parseCounter } from '../ipc/protocol';
 import {
   COMMIT, EXTENDED_REQUEST, MAX_GENERATION, type StateRecord, formatAbortRecord, parseAbortRecord,
   parseConnectionRecord, parseEndRecord, parseStateRecord,
@@ -35,7 +35,16 @@ import { ProtocolError, RecordReader, type Sender } from './record-reader';
 export class HandoffError extends Error {}
 
 /** Nobody answered on the path: no file, connection refused, or no answer in time to connect. */
-export class NoPredecessorError extends HandoffError {}
+export class NoPredecessorError extends HandoffError {
+  /**
+   * `endingPid`: a process did answer on the socket, then closed without a
+   * word or said it is stopping: it may still be saving its last value, so a
+   * fresh start waits for it to end (Lifecycle.takeOver).
+   */
+  constructor(message: string, readonly endingPid?: number) {
+    super(message);
+  }
+}
 
 /** The predecessor took everything back (or was told to): it serves on. */
 export class RolledBackError extends HandoffError {}
@@ -130,13 +139,15 @@ class Session {
   }
 
   run(): Takeover {
-    this.checkUid(addon.peerCredentials(this.control).uid, 'the listening socket was created by');
+    const peer = addon.peerCredentials(this.control);
+    this.checkUid(peer.uid, 'the listening socket was created by');
     this.send(`${EXTENDED_REQUEST}\n`);
     this.options.mark?.('asked');
-    // A server that closes without a word has died (it sent nothing, so it
-    // gave nothing away): as if nobody answered. A live one would still be
-    // found by the fresh start's probe, which then refuses to replace it.
-    const silent = new NoPredecessorError(`the server on ${this.options.socketPath} closed the connection without answering`);
+    // A server that closes without a word has died or is ending (it sent
+    // nothing, so it gave nothing away): as if nobody answered, once it is
+    // gone. A live one would still be found by the fresh start's probe,
+    // which then refuses to replace it.
+    const silent = new NoPredecessorError(`the server on ${this.options.socketPath} closed the connection without answering`, peer.pid);
     let first = this.next();
     if (first === 'eof') throw silent;
     if (first.fd === undefined && first.line === 'Invalid command') {
@@ -152,6 +163,9 @@ class Session {
       this.watchSender(sender.pid);
     }
     if (first.fd === undefined) {
+      if (`${first.line}\n` === REPLY_STOPPING) {
+        throw new NoPredecessorError(`the server on ${this.options.socketPath} is stopping`, peer.pid);
+      }
       const reason = parseAbortRecord(first.line);
       if (reason !== undefined) throw new RolledBackError(`the server refused the handoff: ${reason}`);
       throw new HandoffError(`the server answered '${first.line}' instead of sending its socket`);
