@@ -130,10 +130,15 @@ export function analyse(world: World, load: LoadResult, options: ChaosOptions,
     if (tick.value === previous.value + 1n || set.has(tick.value)) continue;
     const member = members[tick.member]!;
     const start: Start | undefined = tick.index === 0 ? member.start : undefined;
-    if (start === 'after-crash' && tick.value <= previous.value) {
-      // It resumed from the state file: a value the service held within a save interval (and slack) before.
+    if (start === 'after-crash' || start === 'after-lost-file') {
+      // It resumed from the state file: a value the service held within a
+      // save interval (and slack) before, or one ticked from such a value
+      // whose lines were still queued when the crash came (they die with
+      // the process). After a replaced file, a save may have rewritten it
+      // before the crash.
       const since = Number(previous.at / 1_000_000n) - SAVE_INTERVAL_MS - 2000;
-      if (held.some((h) => h.at >= since && (h.value === tick.value || h.value + 1n === tick.value))) {
+      const unlogged = BigInt(Math.ceil((SAVE_INTERVAL_MS + 2000) / options.timerDelayMs) + 1);
+      if (held.some((h) => h.at >= since && h.value <= tick.value && tick.value <= h.value + unlogged)) {
         replays++;
         continue;
       }

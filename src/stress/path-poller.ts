@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 // times (Date.now()) of the first MISS_TIMES moments missing, as Float64.
 const POLLS = 1;
 const MISSING = 2;
-const MISS_TIMES = 256;
+const MISS_TIMES = 65536;
 
 function poll(): void {
   /* eslint-disable @typescript-eslint/no-require-imports */
@@ -45,7 +45,7 @@ export class PathPoller {
     return Atomics.load(this.slots, MISSING);
   }
 
-  /** When the path was missing (the first 256 moments). */
+  /** When the path was missing (the first 65536 moments: a long campaign's restarts each make a few). */
   get missingAt(): number[] {
     return [...new Float64Array(this.buffer, 16).subarray(0, Math.min(this.missing, MISS_TIMES))];
   }
