@@ -7,7 +7,7 @@
 //   starting ─┬─ systemd handed back the socket ──────────────► resuming ─────────► serving
 //             ├─ --takeover_existing_socket ─► taking-over ─┬─ commit ───────────► serving
 //             │                                             └─ nobody answers ─┐
-//             │                     (or it is stopping: once it has exited) │
+//             │                     (or it is stopping: once it has exited)    │
 //             └────────────────────────────────────────────► starting-fresh ◄─┘──► serving
 //   serving ─ handoff request ─► donating ─┬─ commit ──────────► handed-off ─► exit 0
 //                                          └─ refused/rollback ─► serving
