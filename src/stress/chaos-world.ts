@@ -193,10 +193,11 @@ export class World {
       }
       await sleep(30);
     }
-    // A save in flight holds the state file's directory or temporary file open for a moment.
+    // A save in flight holds the state file's directory or temporary file open
+    // for a moment; dropping start-up's pages reads the process's own smaps.
     const stateDir = path.dirname(this.stateFile);
     for (const sample of samples) {
-      const kept = sample.otherKinds.filter((k) => !k.startsWith(stateDir));
+      const kept = sample.otherKinds.filter((k) => !k.startsWith(stateDir) && !k.startsWith('/proc/'));
       sample.otherFds -= sample.otherKinds.length - kept.length;
       sample.otherKinds = kept;
     }
