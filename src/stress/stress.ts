@@ -68,8 +68,8 @@ export async function stress(options: Options): Promise<number> {
       oldExits.push(await current.exited);
       latenciesMs.push(Number(current.exitedAt! - next.startedAt) / 1e6);
       handoffRecords.push({
-        successorLine: next.lines.find((l) => l.startsWith('Handoff timing (ms since this process started)')),
-        donorLine: current.lines.find((l) => l.startsWith('Handoff timing (ms since the request)')),
+        successorLine: timingOf(next.lines, 'Handoff timing (ms since this process started): '),
+        donorLine: timingOf(current.lines, 'Handoff timing (ms since the request): '),
         startedAtNs: next.startedAt, oldExitedAtNs: current.exitedAt!,
       });
       instances.push(next);
@@ -171,3 +171,8 @@ export async function main(args: readonly string[]): Promise<void> {
 // Run directly (`node dist/src/stress/stress.js`, npm run stress). In the
 // bundle every module is the main module, and main.ts calls main() itself.
 if (!BUNDLED && require.main === module) void main(process.argv.slice(2));
+
+/** The moments of a "Handoff timing (…): a 1.0, b 2.0" line, without its prefix. */
+function timingOf(lines: string[], prefix: string): string | undefined {
+  return lines.find((l) => l.startsWith(prefix))?.slice(prefix.length);
+}
