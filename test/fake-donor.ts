@@ -11,6 +11,8 @@
 //     regular-file        a regular file as a client connection
 //     partial-connection  a client connection (the first one accepted) whose record
 //                         line never ends, then it dies
+//     newer-version       a later wire version's state record ("state v2 …", as a
+//                         newer early-service would send)
 import fs from 'node:fs';
 import net from 'node:net';
 import { addon } from '../src/supervisor/native';
@@ -58,6 +60,10 @@ function handOff(socket: net.Socket): void {
       send(socket, stateLine(), listenFd);
       send(socket, 'connection -\n', fs.openSync(__filename, 'r'));
       send(socket, 'end 1\n');
+      return;
+    case 'newer-version':
+      send(socket, stateLine().replace('state v1 ', 'state v2 ').replace('\n', ' mode=x\n'), listenFd);
+      send(socket, 'end 0\n');
       return;
     case 'partial-connection':
       send(socket, stateLine(), listenFd);

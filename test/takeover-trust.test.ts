@@ -69,6 +69,17 @@ test('a next tick due centuries from now is refused (it would never tick)', asyn
   await assertRefused(sock, donor, /the predecessor's next tick is due in [0-9.]+ ms: not believable/);
 });
 
+// Versioning (docs/PROTOCOL.md, "Versions"): a successor that meets a record
+// of a wire version it does not know (a package rolled back under a newer
+// running one) refuses with the reason and gives everything back; the
+// predecessor serves on.
+test('a state record of a newer wire version is refused cleanly: the predecessor serves on', async (t) => {
+  const sock = socketIn(t);
+  const donor = await fakeDonor(sock, 'newer-version');
+  await assertRefused(sock, donor, /state v2/);
+  assert.ok(!donor.lines.includes('got commit'));
+});
+
 test('a regular file handed over as a client connection is refused, before any commit', async (t) => {
   const sock = socketIn(t);
   const donor = await fakeDonor(sock, 'regular-file');
