@@ -392,10 +392,11 @@ export class Lifecycle {
   /** Serves until a stop, a committed handoff or a reload ends the process. */
   private async serve(): Promise<number> {
     this.phase = 'serving';
-    // Start-up is over (the ticker thread runs): node's bootstrap code and the start-up snapshot it
-    // deserialised, twice (main thread and ticker), are paged in and will not
-    // run again. Dropping their mappings takes RSS down by ~15-20 MiB; what is
-    // still used is mapped back from the page cache at its next use.
+    // Start-up is over (the ticker thread runs): node's bootstrap code and the
+    // start-up snapshot it deserialised, twice (main thread and ticker), are
+    // paged in and will not run again. Dropping their mappings takes RSS down
+    // by ~20 MiB; what is still used is mapped back from the page cache at its
+    // next use (docs/BENCHMARKS.md, "RSS after dropping start-up's pages").
     setTimeout(trimStartUpPages, TRIM_DELAY_MS).unref();
     for (;;) {
       if (this.stopSignal !== undefined) return this.stop(this.stopSignal);
